@@ -1,0 +1,11 @@
+//! Values parsed at the edge: once one of these exists it is valid, and its
+//! `Debug` never prints personal data. The gRPC layer builds them from
+//! requests (see `validation`); the upstream client only ever takes them.
+
+mod dui;
+mod personal;
+mod process_id;
+
+pub use dui::{DuiType, DuiTypeName};
+pub use personal::Personal;
+pub use process_id::{PROCESS_ID_MAX_CHARS, ProcessId, ProcessIdError};

@@ -1,0 +1,207 @@
+//! An emulator of the vendor's REST endpoints, so the facade can be run and tested without the
+//! vendor's sandbox.
+//!
+//! One HTTP server on one port answers the paths of both host families:
+//! - `POST /client/v1/process/{processId}/document` (IDCloud client API, set process document),
+//! - `POST /processes/v1` (ID API, create document process),
+//!
+//! plus an admin API under `/__emulator/` to script faults and read what was received. The
+//! behaviour follows the vendor's reference pages (`shared/upstream/*.md`) byte for byte where they
+//! speak, and is marked as an emulator assumption where they do not. The same code runs in-process
+//! ([`Emulator::start`]) and standalone ([`serve`]).
+//!
+//! Files:
+//! - `routes.rs`: matching raw paths to endpoints, body capping, recording, faults, dispatch.
+//! - `admin.rs`: the `/__emulator/` API.
+//! - `auth.rs`: bearer token and `APIKEY` checks.
+//! - `replies.rs`: how each host family shapes its answers (error envelopes, 401 text, 429).
+//! - `set_process_document.rs`, `create_document_process.rs`: the two endpoints.
+//! - `validation.rs`: identifier, subject and image checks of the ID API.
+//! - `fixtures.rs`: the seeded ids and what each does.
+//! - `faults.rs`, `recorder.rs`: fault scripting and request recording.
+
+mod admin;
+mod auth;
+mod create_document_process;
+mod faults;
+pub mod fixtures;
+mod recorder;
+mod replies;
+mod routes;
+mod set_process_document;
+mod validation;
+
+#[cfg(test)]
+mod tests;
+
+use std::future::Future;
+use std::net::{Ipv4Addr, SocketAddr};
+use std::sync::Arc;
+
+use tokio::net::TcpListener;
+use tokio::sync::{oneshot, watch};
+use tokio::task::JoinHandle;
+
+use self::create_document_process::DocumentStore;
+use self::faults::FaultQueue;
+use self::recorder::Recorder;
+use self::set_process_document::ProcessStore;
+
+pub use self::faults::FaultScript;
+pub use self::recorder::RecordedRequest;
+
+/// Settings of one emulator instance.
+#[derive(Debug, Clone)]
+pub struct EmulatorConfig {
+    /// Address to bind, e.g. 127.0.0.1:0
+    pub listen: SocketAddr,
+    /// Static bearer tokens accepted as valid (default vec!["emulator-token".into()]).
+    pub accepted_tokens: Vec<String>,
+    /// API keys accepted on the ID API (default vec!["emulator-apikey".into()]).
+    pub accepted_api_keys: Vec<String>,
+    /// Largest decoded document image accepted by the ID API, in bytes. The page says "800 KB";
+    /// the default reads that as 800 × 1024.
+    pub max_image_bytes: usize,
+}
+
+impl Default for EmulatorConfig {
+    fn default() -> Self {
+        Self {
+            listen: SocketAddr::from((Ipv4Addr::LOCALHOST, 0)),
+            accepted_tokens: vec![fixtures::TOKEN.into()],
+            accepted_api_keys: vec![fixtures::API_KEY.into()],
+            max_image_bytes: 800 * 1024,
+        }
+    }
+}
+
+/// The endpoints the emulator reproduces.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum EmulatedEndpoint {
+    /// `POST /client/v1/process/{processId}/document` (IDCloud client API).
+    SetProcessDocument,
+    /// `POST /processes/v1` (ID API).
+    CreateDocumentProcess,
+}
+
+/// Everything one emulator instance knows, shared by its handlers.
+#[derive(Debug)]
+struct EmulatorState {
+    config: EmulatorConfig,
+    recorder: Recorder,
+    faults: FaultQueue,
+    processes: ProcessStore,
+    documents: DocumentStore,
+    /// Flips to `true` when the server is asked to stop, so that scripted delays end early
+    /// instead of holding the graceful shutdown hostage.
+    stopping: watch::Receiver<bool>,
+}
+
+/// A running emulator. Dropping it stops the server too, without waiting.
+#[derive(Debug)]
+pub struct Emulator {
+    local_addr: SocketAddr,
+    state: Arc<EmulatorState>,
+    stop: oneshot::Sender<()>,
+    task: JoinHandle<std::io::Result<()>>,
+}
+
+impl Emulator {
+    /// Binds (port 0 allowed) and spawns the server on the current tokio runtime.
+    pub async fn start(config: EmulatorConfig) -> std::io::Result<Emulator> {
+        let listener = TcpListener::bind(config.listen).await?;
+        let local_addr = listener.local_addr()?;
+        let (stop, stopped) = oneshot::channel::<()>();
+        let (state, signal) = new_state(config, async {
+            // A dropped sender (the handle was dropped) stops the server as well.
+            let _ = stopped.await;
+        });
+        let task = tokio::spawn(run(listener, Arc::clone(&state), signal));
+        tracing::info!(%local_addr, "emulator listening");
+        Ok(Emulator {
+            local_addr,
+            state,
+            stop,
+            task,
+        })
+    }
+
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local_addr
+    }
+
+    /// "http://127.0.0.1:PORT"
+    pub fn base_url(&self) -> String {
+        format!("http://{}", self.local_addr)
+    }
+
+    /// Every API request received so far (admin requests excluded), in arrival order.
+    pub fn requests(&self) -> Vec<RecordedRequest> {
+        self.state.recorder.snapshot()
+    }
+
+    /// Scripts a fault for the next `times` calls of an endpoint.
+    pub fn script_fault(&self, fault: FaultScript) {
+        self.state.faults.push(fault);
+    }
+
+    pub fn clear_faults(&self) {
+        self.state.faults.clear();
+    }
+
+    /// Stops the server (graceful) and waits for it.
+    pub async fn shutdown(self) {
+        let Emulator { stop, task, .. } = self;
+        let _ = stop.send(());
+        match task.await {
+            Ok(Ok(())) => {}
+            Ok(Err(error)) => tracing::warn!(%error, "emulator server ended with an error"),
+            Err(error) => tracing::warn!(%error, "emulator server task failed"),
+        }
+    }
+}
+
+/// For the standalone subcommand: serve until `shutdown` resolves.
+pub async fn serve(
+    listener: TcpListener,
+    config: EmulatorConfig,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let (state, signal) = new_state(config, shutdown);
+    run(listener, state, signal).await
+}
+
+/// Builds the shared state and the shutdown signal that also releases scripted delays.
+fn new_state(
+    config: EmulatorConfig,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> (
+    Arc<EmulatorState>,
+    impl Future<Output = ()> + Send + 'static,
+) {
+    let (stopping_tx, stopping) = watch::channel(false);
+    let state = Arc::new(EmulatorState {
+        config,
+        recorder: Recorder::default(),
+        faults: FaultQueue::default(),
+        processes: ProcessStore::seeded(),
+        documents: DocumentStore::seeded(),
+        stopping,
+    });
+    let signal = async move {
+        shutdown.await;
+        stopping_tx.send_replace(true);
+    };
+    (state, signal)
+}
+
+async fn run(
+    listener: TcpListener,
+    state: Arc<EmulatorState>,
+    signal: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(listener, routes::router(state))
+        .with_graceful_shutdown(signal)
+        .await
+}

@@ -1,0 +1,78 @@
+//! Request recording: every API request the emulator receives, as it arrived, so tests can assert
+//! what the facade sent upstream (path, headers, JSON), not only what came back.
+
+use std::collections::VecDeque;
+use std::sync::{Mutex, MutexGuard, PoisonError};
+
+use bytes::Bytes;
+use serde::Serializer;
+
+use super::EmulatedEndpoint;
+
+/// How many requests are kept; beyond it the oldest are dropped, so that a long-running standalone
+/// emulator does not grow without bound.
+const CAPACITY: usize = 10_000;
+
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct RecordedRequest {
+    pub method: String,
+    /// The path exactly as received on the wire, still percent-encoded (e.g. "/client/v1/process/..%2Fx/document").
+    pub raw_path: String,
+    pub query: Option<String>,
+    /// Which endpoint matched, if any.
+    pub endpoint: Option<EmulatedEndpoint>,
+    /// Decoded path parameter (processId) when the route has one.
+    pub process_id: Option<String>,
+    /// Header names lower-cased, in arrival order.
+    pub headers: Vec<(String, String)>,
+    /// Serialized as a (lossy) UTF-8 string.
+    #[serde(serialize_with = "lossy_utf8")]
+    pub body: Bytes,
+}
+
+impl RecordedRequest {
+    /// The first value of header `name` (any case).
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// The body parsed as JSON, if it is JSON.
+    pub fn json(&self) -> Option<serde_json::Value> {
+        serde_json::from_slice(&self.body).ok()
+    }
+}
+
+fn lossy_utf8<S: Serializer>(body: &Bytes, serializer: S) -> Result<S::Ok, S::Error> {
+    serializer.serialize_str(&String::from_utf8_lossy(body))
+}
+
+#[derive(Debug, Default)]
+pub(super) struct Recorder {
+    requests: Mutex<VecDeque<RecordedRequest>>,
+}
+
+impl Recorder {
+    pub(super) fn record(&self, request: RecordedRequest) {
+        let mut requests = self.lock();
+        if requests.len() == CAPACITY {
+            requests.pop_front();
+        }
+        requests.push_back(request);
+    }
+
+    pub(super) fn snapshot(&self) -> Vec<RecordedRequest> {
+        self.lock().iter().cloned().collect()
+    }
+
+    pub(super) fn clear(&self) {
+        self.lock().clear();
+    }
+
+    // A panic while holding the lock cannot leave the list half-updated, so poisoning is ignored.
+    fn lock(&self) -> MutexGuard<'_, VecDeque<RecordedRequest>> {
+        self.requests.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}

@@ -1,0 +1,207 @@
+//! The front of the emulator: matches raw paths to endpoints, caps and records each API request,
+//! applies scripted faults, then hands the call to its endpoint.
+//!
+//! Paths are matched on the raw, still percent-encoded path, as a gateway routes: `%2F` inside a
+//! process id stays inside the id instead of becoming a path separator, and an empty id
+//! (`/client/v1/process//document`) reaches the endpoint so it can answer "process id is invalid".
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::body::Body;
+use axum::extract::{Request, State};
+use axum::response::{IntoResponse, Response};
+use bytes::{Bytes, BytesMut};
+use futures_util::StreamExt as _;
+use http::header::{ALLOW, CONTENT_LENGTH};
+use http::{HeaderMap, Method, StatusCode};
+use percent_encoding::percent_decode_str;
+
+use super::faults::dropped_connection;
+use super::recorder::RecordedRequest;
+use super::replies;
+use super::{EmulatedEndpoint, EmulatorState, admin, create_document_process, set_process_document};
+
+/// The largest request body read; larger ones answer 413 as a front proxy would.
+const MAX_BODY_BYTES: usize = 16 * 1024 * 1024;
+
+const SET_PROCESS_DOCUMENT_PREFIX: &str = "/client/v1/process/";
+const SET_PROCESS_DOCUMENT_SUFFIX: &str = "/document";
+const CREATE_DOCUMENT_PROCESS_PATH: &str = "/processes/v1";
+/// The IDCloud client API's paths, answered in its grpc-gateway style when no route matches.
+const IDCLOUD_PREFIX: &str = "/client/";
+
+pub(super) fn router(state: Arc<EmulatorState>) -> Router {
+    admin::router().fallback(api).with_state(state)
+}
+
+/// The endpoint a raw path names, with the raw (still encoded) process id when it has one.
+fn match_path(raw_path: &str) -> Option<(EmulatedEndpoint, Option<&str>)> {
+    if raw_path == CREATE_DOCUMENT_PROCESS_PATH {
+        return Some((EmulatedEndpoint::CreateDocumentProcess, None));
+    }
+    let raw_id = raw_path
+        .strip_prefix(SET_PROCESS_DOCUMENT_PREFIX)?
+        .strip_suffix(SET_PROCESS_DOCUMENT_SUFFIX)?;
+    (!raw_id.contains('/')).then_some((EmulatedEndpoint::SetProcessDocument, Some(raw_id)))
+}
+
+async fn api(State(state): State<Arc<EmulatorState>>, request: Request) -> Response {
+    let (parts, body) = request.into_parts();
+    let raw_path = parts.uri.path().to_owned();
+    if admin::is_admin_path(&raw_path) {
+        // Unknown admin paths are not API calls: answered, never recorded.
+        return admin::not_found();
+    }
+    let matched = match_path(&raw_path);
+    let endpoint = matched
+        .filter(|_| parts.method == Method::POST)
+        .map(|(endpoint, _)| endpoint);
+    let decoded_id: Option<Vec<u8>> = matched
+        .and_then(|(_, raw_id)| raw_id)
+        .map(|raw_id| percent_decode_str(raw_id).collect());
+    let body = read_body(&parts.headers, body).await;
+    state.recorder.record(RecordedRequest {
+        method: parts.method.to_string(),
+        raw_path: raw_path.clone(),
+        query: parts.uri.query().map(str::to_owned),
+        endpoint,
+        process_id: decoded_id
+            .as_deref()
+            .map(|id| String::from_utf8_lossy(id).into_owned()),
+        headers: parts
+            .headers
+            .iter()
+            .map(|(name, value)| {
+                (
+                    name.as_str().to_owned(),
+                    String::from_utf8_lossy(value.as_bytes()).into_owned(),
+                )
+            })
+            .collect(),
+        body: body.clone().unwrap_or_default(),
+    });
+    let body = match body {
+        Ok(body) => body,
+        Err(problem) => return problem.reply(),
+    };
+    let Some(endpoint) = endpoint else {
+        return not_routed(&raw_path, matched.is_some());
+    };
+
+    let fault = state.faults.take(endpoint);
+    if let Some(fault) = &fault {
+        if !fault.wait(state.stopping.clone()).await || fault.drop_connection {
+            tracing::info!(?endpoint, "scripted fault: connection dropped");
+            return dropped_connection();
+        }
+        if let Some(answer) = fault.answer() {
+            tracing::info!(?endpoint, status = answer.status().as_u16(), "scripted fault answered");
+            return answer;
+        }
+    }
+    let mut response = match endpoint {
+        EmulatedEndpoint::SetProcessDocument => set_process_document::handle(
+            &state.processes,
+            &state.config.accepted_tokens,
+            &parts.headers,
+            // `None` when the id does not decode to UTF-8.
+            decoded_id.as_deref().and_then(|id| std::str::from_utf8(id).ok()),
+            &body,
+        ),
+        EmulatedEndpoint::CreateDocumentProcess => create_document_process::handle(
+            &state.documents,
+            &state.config,
+            &parts.headers,
+            &body,
+        ),
+    };
+    if let Some(fault) = &fault {
+        fault.add_headers(&mut response);
+    }
+    tracing::info!(?endpoint, status = response.status().as_u16(), "emulated call");
+    response
+}
+
+/// Why a request body was not read.
+#[derive(Debug, Clone, Copy)]
+enum BodyProblem {
+    TooLarge,
+    /// The client went away or sent a broken body.
+    Unreadable,
+}
+
+impl BodyProblem {
+    fn reply(self) -> Response {
+        match self {
+            BodyProblem::TooLarge => {
+                replies::plain_text(StatusCode::PAYLOAD_TOO_LARGE, "Request Entity Too Large")
+            }
+            BodyProblem::Unreadable => replies::plain_text(StatusCode::BAD_REQUEST, "Bad Request"),
+        }
+    }
+}
+
+async fn read_body(headers: &HeaderMap, body: Body) -> Result<Bytes, BodyProblem> {
+    let declared = headers
+        .get(CONTENT_LENGTH)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.parse::<u64>().ok());
+    if declared.is_some_and(|length| length > MAX_BODY_BYTES as u64) {
+        return Err(BodyProblem::TooLarge);
+    }
+    let mut stream = body.into_data_stream();
+    let mut collected = BytesMut::new();
+    while let Some(chunk) = stream.next().await {
+        let chunk = chunk.map_err(|_| BodyProblem::Unreadable)?;
+        if collected.len() + chunk.len() > MAX_BODY_BYTES {
+            return Err(BodyProblem::TooLarge);
+        }
+        collected.extend_from_slice(&chunk);
+    }
+    Ok(collected.freeze())
+}
+
+/// No endpoint for this request. Emulator assumption: under `/client/` the grpc-gateway answers
+/// (404 code 5, 405 code 12); elsewhere a bare plain-text status.
+fn not_routed(raw_path: &str, path_matched: bool) -> Response {
+    let idcloud = raw_path.starts_with(IDCLOUD_PREFIX);
+    match (path_matched, idcloud) {
+        (true, true) => (
+            [(ALLOW, "POST")],
+            replies::idcloud_error(StatusCode::METHOD_NOT_ALLOWED, 12, "Method Not Allowed"),
+        )
+            .into_response(),
+        (true, false) => (
+            [(ALLOW, "POST")],
+            replies::plain_text(StatusCode::METHOD_NOT_ALLOWED, "Method Not Allowed"),
+        )
+            .into_response(),
+        (false, true) => replies::idcloud_error(StatusCode::NOT_FOUND, 5, "Not Found"),
+        (false, false) => replies::plain_text(StatusCode::NOT_FOUND, "Not Found"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn raw_paths_map_to_endpoints_without_decoding_separators() {
+        let set = EmulatedEndpoint::SetProcessDocument;
+        let cases = [
+            ("/processes/v1", Some((EmulatedEndpoint::CreateDocumentProcess, None))),
+            ("/client/v1/process/abc/document", Some((set, Some("abc")))),
+            ("/client/v1/process//document", Some((set, Some("")))),
+            ("/client/v1/process/..%2Fx/document", Some((set, Some("..%2Fx")))),
+            ("/client/v1/process/a/b/document", None),
+            ("/client/v1/process/document", None),
+            ("/client/v1/process/abc/document/", None),
+            ("/processes/v1/", None),
+            ("/", None),
+        ];
+        for (path, expected) in cases {
+            assert_eq!(match_path(path), expected, "{path}");
+        }
+    }
+}

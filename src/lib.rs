@@ -1,0 +1,27 @@
+//! unico-facade: a gRPC facade over the vendor's identity REST APIs.
+//!
+//! Data flows one way: `service` → `validation` → `upstream` → `status`.
+//!
+//! - [`config`]: typed settings from flags and environment.
+//! - [`app`]: binds, then serves the gRPC services, health and reflection.
+//! - [`service`]: one thin handler module per gRPC service.
+//! - [`validation`]: request → domain values, collecting field violations.
+//! - [`domain`]: newtypes parsed at the edge; personal data never prints.
+//! - [`credentials`]: where upstream credentials come from (pass-through today).
+//! - [`upstream`]: the vendor's REST client, failures classified by phase; no gRPC.
+//! - [`status`]: THE table from failures to `tonic::Status` with error details.
+//! - [`telemetry`]: logging setup.
+//! - [`emulator`]: the vendor emulator used by `serve --emulator` and tests.
+//! - [`pb`]: generated code and descriptor sets.
+
+pub mod credentials;
+pub mod domain;
+pub mod emulator;
+pub mod pb;
+pub mod status;
+pub mod upstream;
+pub mod validation;
+pub mod app;
+pub mod config;
+pub mod service;
+pub mod telemetry;

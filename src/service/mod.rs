@@ -1,0 +1,53 @@
+//! The gRPC services: thin handlers that validate, call the upstream and map
+//! the answer, plus what they share (the upstream client, the credential
+//! source, the time budget of a call, one log line per call).
+
+mod deadline;
+mod document;
+mod process;
+
+use std::{sync::Arc, time::Instant};
+
+pub use deadline::{DEADLINE_MARGIN_MAX, call_budget, parse_grpc_timeout};
+pub use document::DocumentHandler;
+pub use process::ProcessHandler;
+use tonic::{Code, Status};
+use tonic_types::StatusExt;
+
+use crate::{credentials::CredentialSource, upstream::UpstreamClient};
+
+/// What every handler needs, shared behind one `Arc`.
+#[derive(Debug)]
+pub struct Shared {
+    pub upstream: UpstreamClient,
+    pub credentials: CredentialSource,
+    /// The longest an upstream call may take when the caller set no deadline.
+    pub upstream_timeout: std::time::Duration,
+}
+
+pub type SharedState = Arc<Shared>;
+
+/// Logs one line for a finished call: method, gRPC code, ErrorInfo reason,
+/// latency and, when the upstream answered, its status and code. Nothing
+/// from the request itself.
+pub(crate) fn log_outcome<T>(method: &'static str, started: Instant, outcome: &Result<T, Status>) {
+    let latency_ms = started.elapsed().as_secs_f64() * 1000.0;
+    match outcome {
+        Ok(_) => tracing::info!(rpc.method = method, grpc.code = ?Code::Ok, latency_ms, "call finished"),
+        Err(status) => {
+            let details = status.get_error_details();
+            let info = details.error_info();
+            let reason = info.map(|i| i.reason.as_str()).unwrap_or_default();
+            let meta = |key: &str| info.and_then(|i| i.metadata.get(key)).map(String::as_str);
+            tracing::info!(
+                rpc.method = method,
+                grpc.code = ?status.code(),
+                reason,
+                upstream.http_status = meta("upstreamHttpStatus"),
+                upstream.code = meta("upstreamCode"),
+                latency_ms,
+                "call finished"
+            );
+        }
+    }
+}

@@ -1,0 +1,85 @@
+//! `unico.identity.v1.ProcessService`: operations on IDCloud processes.
+
+use std::time::Instant;
+
+use tonic::{Request, Response, Status};
+
+use super::{SharedState, call_budget, log_outcome};
+use crate::{
+    pb::identity_v1::{
+        self as pb, Person, Process, SetProcessDocumentRequest, SetProcessDocumentResponse,
+        process_service_server::ProcessService,
+    },
+    status::FacadeError,
+    upstream::{Api, Endpoint, ProcessWithDocument},
+    validation::{self, contract_dui_type},
+};
+
+/// Serves `ProcessService`.
+#[derive(Debug, Clone)]
+pub struct ProcessHandler {
+    shared: SharedState,
+}
+
+impl ProcessHandler {
+    pub fn new(shared: SharedState) -> Self {
+        Self { shared }
+    }
+
+    async fn set_document(
+        &self,
+        request: Request<SetProcessDocumentRequest>,
+    ) -> Result<SetProcessDocumentResponse, FacadeError> {
+        let credentials = self
+            .shared
+            .credentials
+            .resolve(request.metadata(), Api::IdCloud)?;
+        let budget = call_budget(request.metadata(), self.shared.upstream_timeout);
+        let call = validation::set_process_document(request.get_ref())?;
+        let process = self
+            .shared
+            .upstream
+            .set_process_document(&credentials, &call, budget)
+            .await
+            .map_err(|error| FacadeError::Upstream {
+                endpoint: Endpoint::SetProcessDocument,
+                resource_name: Some(call.process_id.to_string()),
+                error,
+            })?;
+        Ok(to_response(process))
+    }
+}
+
+#[tonic::async_trait]
+impl ProcessService for ProcessHandler {
+    async fn set_process_document(
+        &self,
+        request: Request<SetProcessDocumentRequest>,
+    ) -> Result<Response<SetProcessDocumentResponse>, Status> {
+        let started = Instant::now();
+        let outcome = self
+            .set_document(request)
+            .await
+            .map(Response::new)
+            .map_err(Status::from);
+        log_outcome("SetProcessDocument", started, &outcome);
+        outcome
+    }
+}
+
+fn to_response(process: ProcessWithDocument) -> SetProcessDocumentResponse {
+    SetProcessDocumentResponse {
+        process: Some(Process {
+            id: process.id,
+            person: process.person.map(|person| Person {
+                dui_type: person
+                    .dui_type
+                    .known()
+                    .map_or(pb::DuiType::Unspecified, contract_dui_type)
+                    .into(),
+                dui_type_name: person.dui_type.0,
+                dui_value: person.dui_value.into_exposed(),
+            }),
+        }),
+    }
+}

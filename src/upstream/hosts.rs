@@ -1,0 +1,140 @@
+//! The vendor's two host families (IDCloud client API, ID API) for each
+//! environment, and the per-family base URL overrides.
+
+use std::fmt;
+
+use reqwest::Url;
+
+/// Which of the vendor's environments the facade talks to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum Environment {
+    #[default]
+    Production,
+    Sandbox,
+}
+
+impl Environment {
+    fn idcloud_api(self) -> &'static str {
+        match self {
+            Environment::Production => "https://api.idcloud.unico.app",
+            Environment::Sandbox => "https://api.idcloud.uat.unico.app",
+        }
+    }
+
+    fn id_api(self) -> &'static str {
+        match self {
+            Environment::Production => "https://api.id.unico.app",
+            Environment::Sandbox => "https://api.id.uat.unico.app",
+        }
+    }
+}
+
+impl fmt::Display for Environment {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Environment::Production => "production",
+            Environment::Sandbox => "sandbox",
+        })
+    }
+}
+
+/// A base URL that cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum HostsError {
+    #[error("{flag}: `{value}` is not an absolute http(s) URL")]
+    NotHttpUrl { flag: &'static str, value: String },
+    #[error("{flag}: a base URL must not carry a query or a fragment")]
+    HasQuery { flag: &'static str },
+}
+
+/// The base URL of each host family. A base may carry a path prefix (an
+/// egress proxy's route, say); endpoint paths are appended to it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UpstreamHosts {
+    idcloud_api: Url,
+    id_api: Url,
+}
+
+impl UpstreamHosts {
+    pub fn for_environment(environment: Environment) -> Self {
+        Self {
+            idcloud_api: Url::parse(environment.idcloud_api()).expect("preset URLs are valid"),
+            id_api: Url::parse(environment.id_api()).expect("preset URLs are valid"),
+        }
+    }
+
+    /// Both families on one base URL, as the emulator serves them.
+    pub fn single(base: &str) -> Result<Self, HostsError> {
+        let url = parse_base("--upstream-url", base)?;
+        Ok(Self {
+            idcloud_api: url.clone(),
+            id_api: url,
+        })
+    }
+
+    pub fn with_idcloud_api(mut self, base: &str) -> Result<Self, HostsError> {
+        self.idcloud_api = parse_base("--idcloud-api-url", base)?;
+        Ok(self)
+    }
+
+    pub fn with_id_api(mut self, base: &str) -> Result<Self, HostsError> {
+        self.id_api = parse_base("--id-api-url", base)?;
+        Ok(self)
+    }
+
+    pub fn idcloud_api(&self) -> &Url {
+        &self.idcloud_api
+    }
+
+    pub fn id_api(&self) -> &Url {
+        &self.id_api
+    }
+}
+
+fn parse_base(flag: &'static str, value: &str) -> Result<Url, HostsError> {
+    let not_http = || HostsError::NotHttpUrl {
+        flag,
+        value: value.to_owned(),
+    };
+    let url = Url::parse(value).map_err(|_| not_http())?;
+    if !matches!(url.scheme(), "http" | "https") || url.host().is_none() {
+        return Err(not_http());
+    }
+    if url.query().is_some() || url.fragment().is_some() {
+        return Err(HostsError::HasQuery { flag });
+    }
+    Ok(url)
+}
+
+/// Appends already-encoded path segments to a base URL, keeping its prefix.
+pub(crate) fn endpoint_url(base: &Url, encoded_path: &str) -> Result<Url, String> {
+    let prefix = base.as_str().trim_end_matches('/');
+    Url::parse(&format!("{prefix}{encoded_path}")).map_err(|e| e.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn presets_point_at_the_documented_hosts() {
+        let prod = UpstreamHosts::for_environment(Environment::Production);
+        assert_eq!(prod.idcloud_api().as_str(), "https://api.idcloud.unico.app/");
+        assert_eq!(prod.id_api().as_str(), "https://api.id.unico.app/");
+        let sandbox = UpstreamHosts::for_environment(Environment::Sandbox);
+        assert_eq!(sandbox.idcloud_api().as_str(), "https://api.idcloud.uat.unico.app/");
+        assert_eq!(sandbox.id_api().as_str(), "https://api.id.uat.unico.app/");
+    }
+
+    #[test]
+    fn overrides_keep_a_path_prefix_and_reject_non_http() {
+        let hosts = UpstreamHosts::for_environment(Environment::Sandbox)
+            .with_id_api("http://proxy.internal:8080/vendor/")
+            .unwrap();
+        let url = endpoint_url(hosts.id_api(), "/processes/v1").unwrap();
+        assert_eq!(url.as_str(), "http://proxy.internal:8080/vendor/processes/v1");
+        assert!(UpstreamHosts::single("ftp://x").is_err());
+        assert!(UpstreamHosts::single("not a url").is_err());
+        assert!(UpstreamHosts::single("http://h/?a=1").is_err());
+    }
+}

@@ -1,0 +1,18 @@
+//! The vendor's REST APIs as a typed client: hosts per environment, the
+//! credentials to send, one function per endpoint, and failures classified by
+//! phase. Nothing here knows about gRPC; `crate::status` maps the errors.
+
+mod body;
+mod client;
+mod credentials;
+mod error;
+pub mod error_body;
+mod hosts;
+mod set_process_document;
+mod wire;
+
+pub use client::{ClientBuildError, UpstreamClient, UpstreamSettings};
+pub use credentials::{CredentialsFormatError, UpstreamCredentials};
+pub use error::{Api, Endpoint, UpstreamError, VendorCode, VendorError};
+pub use hosts::{Environment, HostsError, UpstreamHosts};
+pub use set_process_document::{DocumentOnProcess, ProcessWithDocument, SetProcessDocument};

@@ -1,0 +1,95 @@
+//! `POST /client/v1/process/{processId}/document` on the IDCloud client API:
+//! sets the identity document on a process awaiting one.
+
+use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
+
+use super::{
+    client::UpstreamClient,
+    credentials::UpstreamCredentials,
+    error::{Endpoint, UpstreamError},
+    hosts::endpoint_url,
+    wire,
+};
+use crate::domain::{DuiType, DuiTypeName, Personal, ProcessId};
+
+/// Everything but RFC 3986 unreserved characters is encoded, so that no
+/// process id (`../x`, `a/b`, `?`, `#`, unicode) can change the URL's shape.
+const PATH_SEGMENT: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'.')
+    .remove(b'_')
+    .remove(b'~');
+
+/// A validated set-process-document call.
+#[derive(Debug, Clone)]
+pub struct SetProcessDocument {
+    pub process_id: ProcessId,
+    pub dui_type: DuiType,
+    pub dui_value: Personal,
+}
+
+/// The process as the vendor reports it after the document was set.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProcessWithDocument {
+    pub id: String,
+    pub person: Option<DocumentOnProcess>,
+}
+
+/// The document now set on the process.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DocumentOnProcess {
+    pub dui_type: DuiTypeName,
+    pub dui_value: Personal,
+}
+
+impl UpstreamClient {
+    pub async fn set_process_document(
+        &self,
+        credentials: &UpstreamCredentials,
+        call: &SetProcessDocument,
+        budget: std::time::Duration,
+    ) -> Result<ProcessWithDocument, UpstreamError> {
+        let encoded_id = utf8_percent_encode(call.process_id.as_str(), PATH_SEGMENT);
+        let path = format!("/client/v1/process/{encoded_id}/document");
+        let url = endpoint_url(self.hosts().idcloud_api(), &path)
+            .map_err(|detail| UpstreamError::BuildRequest { detail })?;
+        let body = serde_json::to_vec(&wire::SetProcessDocumentBody {
+            dui_type: call.dui_type.as_upstream(),
+            dui_value: call.dui_value.expose(),
+        })
+        .map_err(|e| UpstreamError::BuildRequest {
+            detail: e.to_string(),
+        })?;
+        let reply: wire::SetProcessDocumentReply = self
+            .post_json(Endpoint::SetProcessDocument, url, credentials, body, budget)
+            .await?;
+        Ok(ProcessWithDocument {
+            id: reply.process.id,
+            person: reply.process.person.map(|p| DocumentOnProcess {
+                dui_type: DuiTypeName(p.dui_type),
+                dui_value: Personal::new(p.dui_value),
+            }),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hostile_ids_stay_one_segment() {
+        let cases = [
+            ("abc-123", "abc-123"),
+            ("../x", "..%2Fx"),
+            ("a/b", "a%2Fb"),
+            ("?q#f", "%3Fq%23f"),
+            ("a b", "a%20b"),
+            ("ção", "%C3%A7%C3%A3o"),
+            ("%2F", "%252F"),
+        ];
+        for (id, expected) in cases {
+            assert_eq!(utf8_percent_encode(id, PATH_SEGMENT).to_string(), expected);
+        }
+    }
+}

@@ -1,0 +1,192 @@
+//! `spawn_app()`: an emulator and the facade on port 0, a typed client, and
+//! assertions on gRPC statuses and their error details.
+
+use std::{collections::HashMap, net::SocketAddr, time::Duration};
+
+use tokio::{sync::oneshot, task::JoinHandle};
+use tonic::{Code, Request, Status, transport::Channel};
+use tonic_types::{ErrorDetails, StatusExt};
+use unico_facade::{
+    app::App,
+    config::Settings,
+    emulator::{Emulator, EmulatorConfig, FaultScript, RecordedRequest},
+    pb::identity_v1::{
+        DuiType, SetProcessDocumentRequest, process_service_client::ProcessServiceClient,
+    },
+    upstream::UpstreamHosts,
+};
+
+/// The token the emulator accepts.
+pub const TOKEN: &str = "emulator-token";
+/// A valid CPF (check digits included) used throughout the tests.
+pub const CPF: &str = "52998224725";
+
+pub struct TestApp {
+    pub addr: SocketAddr,
+    pub emulator: Emulator,
+    pub channel: Channel,
+    pub process: ProcessServiceClient<Channel>,
+    stop: Option<oneshot::Sender<()>>,
+    server: Option<JoinHandle<()>>,
+}
+
+pub async fn spawn_app() -> TestApp {
+    spawn_app_with(|_| {}).await
+}
+
+/// Starts an emulator and the facade pointed at it; `customize` may change
+/// the settings (timeouts, hosts) before the app is built.
+pub async fn spawn_app_with(customize: impl FnOnce(&mut Settings)) -> TestApp {
+    let emulator = Emulator::start(EmulatorConfig::default())
+        .await
+        .expect("emulator starts");
+    let hosts = UpstreamHosts::single(&emulator.base_url()).expect("emulator URL");
+    let mut settings = Settings::new("127.0.0.1:0".parse().unwrap(), hosts);
+    customize(&mut settings);
+    let app = App::build(settings).await.expect("app builds");
+    let addr = app.local_addr();
+    let (stop, stopped) = oneshot::channel::<()>();
+    let server = tokio::spawn(async move {
+        app.run(async {
+            let _ = stopped.await;
+        })
+        .await
+        .expect("server runs");
+    });
+    let channel = Channel::from_shared(format!("http://{addr}"))
+        .unwrap()
+        .connect()
+        .await
+        .expect("client connects");
+    TestApp {
+        addr,
+        emulator,
+        process: ProcessServiceClient::new(channel.clone()),
+        channel,
+        stop: Some(stop),
+        server: Some(server),
+    }
+}
+
+impl TestApp {
+    /// Stops the server gracefully and waits until it has stopped.
+    pub async fn stop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(server) = self.server.take() {
+            server.await.expect("server task");
+        }
+    }
+
+    pub fn requests(&self) -> Vec<RecordedRequest> {
+        self.emulator.requests()
+    }
+
+    pub fn script(&self, fault: FaultScript) {
+        self.emulator.script_fault(fault);
+    }
+
+    pub async fn set_document(
+        &self,
+        request: SetProcessDocumentRequest,
+    ) -> Result<unico_facade::pb::identity_v1::SetProcessDocumentResponse, Status> {
+        self.process
+            .clone()
+            .set_process_document(authorized(request))
+            .await
+            .map(tonic::Response::into_inner)
+    }
+
+    pub async fn set_document_of(&self, process_id: &str) -> Result<(), Status> {
+        self.set_document(set_cpf(process_id)).await.map(|_| ())
+    }
+}
+
+/// A SetProcessDocument request for a valid CPF.
+pub fn set_cpf(process_id: &str) -> SetProcessDocumentRequest {
+    SetProcessDocumentRequest {
+        process_id: process_id.to_owned(),
+        dui_type: DuiType::BrCpf as i32,
+        dui_value: CPF.to_owned(),
+    }
+}
+
+/// Wraps a message with the emulator's token in `authorization`.
+pub fn authorized<T>(message: T) -> Request<T> {
+    let mut request = Request::new(message);
+    request
+        .metadata_mut()
+        .insert("authorization", format!("Bearer {TOKEN}").parse().unwrap());
+    request
+}
+
+/// A fault with an answer: status, JSON or text body, extra headers.
+pub fn answer(status: u16, body: &str) -> FaultScript {
+    FaultScript {
+        status: Some(status),
+        body: Some(body.to_owned()),
+        ..FaultScript::default()
+    }
+}
+
+/// What a test expects of a failed call.
+#[derive(Debug)]
+pub struct Expected<'a> {
+    pub code: Code,
+    pub reason: &'a str,
+    pub upstream_http_status: Option<&'a str>,
+    pub upstream_code: Option<&'a str>,
+}
+
+/// Asserts the gRPC code, ErrorInfo reason/domain and the upstream metadata,
+/// and returns the decoded details for further checks.
+pub fn assert_status(status: &Status, expected: Expected<'_>) -> ErrorDetails {
+    let details = status.get_error_details();
+    let info = details
+        .error_info()
+        .unwrap_or_else(|| panic!("no ErrorInfo in {status:?}"));
+    assert_eq!(
+        (status.code(), info.reason.as_str()),
+        (expected.code, expected.reason),
+        "{status:?}"
+    );
+    assert_eq!(info.domain, "unico-facade");
+    let meta: &HashMap<String, String> = &info.metadata;
+    assert_eq!(
+        meta.get("upstreamHttpStatus").map(String::as_str),
+        expected.upstream_http_status,
+        "upstreamHttpStatus of {status:?}"
+    );
+    assert_eq!(
+        meta.get("upstreamCode").map(String::as_str),
+        expected.upstream_code,
+        "upstreamCode of {status:?}"
+    );
+    details
+}
+
+/// The (field, reason) pairs of the BadRequest detail.
+pub fn field_violations(details: &ErrorDetails) -> Vec<(String, String)> {
+    details
+        .bad_request()
+        .map(|b| {
+            b.field_violations
+                .iter()
+                .map(|v| (v.field.clone(), v.reason.clone()))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// A loopback port with nothing listening on it.
+pub async fn closed_port() -> SocketAddr {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    drop(listener);
+    addr
+}
+
+pub fn millis(ms: u64) -> Duration {
+    Duration::from_millis(ms)
+}

@@ -1,0 +1,12 @@
+//! One integration-test binary: the real server on an ephemeral port, a real
+//! tonic client, the emulator (or a closed port) as the upstream.
+
+mod cli;
+mod credentials;
+mod health_and_reflection;
+mod helpers;
+mod hostile_process_ids;
+mod set_process_document;
+mod set_process_document_errors;
+mod set_process_document_validation;
+mod shutdown;
