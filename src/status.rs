@@ -120,7 +120,7 @@ const fn pt(mut r: VendorRow, message: &'static str) -> VendorRow {
 use Api::{Id, IdCloud};
 use Code::*;
 use Detail::{Field, Precondition, Resource, Retry, RetryIfHinted};
-use Key::{CodeAndMessage as CM, Code as C, Status as S, StatusAndMessage as SM};
+use Key::{Code as C, CodeAndMessage as CM, Status as S, StatusAndMessage as SM};
 
 const IDC: Option<Api> = Some(IdCloud);
 const ID: Option<Api> = Some(Id);
@@ -131,6 +131,7 @@ const NO: Detail = Detail::None;
 /// Vendor answers. Set-process-document (IDCloud, `set-process-document.md`)
 /// first, then create-document-process (ID API, `create-document-process.md`),
 /// then HTTP-status fallbacks shared by both.
+#[rustfmt::skip]
 pub const VENDOR_ROWS: &[VendorRow] = &[
     // ---- IDCloud client API: code 3 (INVALID_ARGUMENT), told apart by message.
     row(IDC, CM(3, "process id is invalid"), InvalidArgument, "PROCESS_ID_INVALID", Field("process_id"), "the upstream rejected the process id"),
@@ -332,7 +333,11 @@ fn transport(endpoint: Endpoint, error: &UpstreamError) -> Mapped {
         // Nothing was sent, so retrying is safe even for a create.
         UpstreamError::Connect { .. } => {
             details.set_retry_info(Some(DEFAULT_RETRY_DELAY));
-            (Unavailable, "UPSTREAM_UNREACHABLE", "could not connect to the upstream")
+            (
+                Unavailable,
+                "UPSTREAM_UNREACHABLE",
+                "could not connect to the upstream",
+            )
         }
         // The request may have been processed: no retry hint.
         UpstreamError::ConnectionLost { .. } => (
@@ -394,7 +399,10 @@ pub fn find_row(api: Api, vendor: &VendorError) -> Option<&'static VendorRow> {
 fn vendor_answer(endpoint: Endpoint, resource: Option<&str>, vendor: &VendorError) -> Mapped {
     let mut metadata = HashMap::from([
         ("origin".to_owned(), "upstream".to_owned()),
-        ("upstreamHttpStatus".to_owned(), vendor.http_status.to_string()),
+        (
+            "upstreamHttpStatus".to_owned(),
+            vendor.http_status.to_string(),
+        ),
     ]);
     if let Some(code) = &vendor.code {
         metadata.insert("upstreamCode".to_owned(), code.to_string());
@@ -409,7 +417,10 @@ fn vendor_answer(endpoint: Endpoint, resource: Option<&str>, vendor: &VendorErro
         );
         return Mapped {
             code: Unknown,
-            message: format!("the upstream answered HTTP {} unexpectedly", vendor.http_status),
+            message: format!(
+                "the upstream answered HTTP {} unexpectedly",
+                vendor.http_status
+            ),
             reason: "UPSTREAM_UNEXPECTED_ANSWER",
             metadata,
             details: ErrorDetails::new(),
@@ -495,7 +506,13 @@ mod tests {
     #[test]
     fn reasons_are_upper_snake_and_summaries_are_short() {
         for r in VENDOR_ROWS {
-            assert!(r.reason.bytes().all(|b| b.is_ascii_uppercase() || b == b'_'), "{}", r.reason);
+            assert!(
+                r.reason
+                    .bytes()
+                    .all(|b| b.is_ascii_uppercase() || b == b'_'),
+                "{}",
+                r.reason
+            );
             assert!(r.summary.len() < 100, "{}", r.summary);
         }
     }
@@ -514,7 +531,12 @@ mod tests {
         let row = find_row(Api::Id, &vendor(400, Some(3), Some("process expired"))).unwrap();
         assert_eq!(row.reason, "UPSTREAM_INVALID_ARGUMENT");
         assert_eq!(row.key, Key::Status(400));
-        assert!(find_row(Api::IdCloud, &vendor(400, Some(20507), None)).unwrap().key == Key::Status(400));
+        assert!(
+            find_row(Api::IdCloud, &vendor(400, Some(20507), None))
+                .unwrap()
+                .key
+                == Key::Status(400)
+        );
     }
 
     #[test]
@@ -540,7 +562,11 @@ mod tests {
             for b in &VENDOR_ROWS[i + 1..] {
                 let overlap = a.api.is_none() || b.api.is_none() || a.api == b.api;
                 let same_scope = a.api == b.api;
-                assert!(!(overlap && same_scope && a.key == b.key), "{:?} twice", a.key);
+                assert!(
+                    !(overlap && same_scope && a.key == b.key),
+                    "{:?} twice",
+                    a.key
+                );
             }
         }
     }
