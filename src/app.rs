@@ -19,6 +19,7 @@ use crate::{
             process_service_server::ProcessServiceServer,
         },
     },
+    request_size::RequestTooLargeLayer,
     service::{DocumentHandler, ProcessHandler, Shared},
     upstream::{ClientBuildError, HostsError, UpstreamClient, UpstreamHosts, UpstreamSettings},
 };
@@ -50,6 +51,7 @@ pub struct App {
     listener: TcpListener,
     local_addr: SocketAddr,
     shared: Arc<Shared>,
+    max_request_bytes: usize,
     emulator: Option<Emulator>,
 }
 
@@ -81,27 +83,28 @@ impl App {
         upstream_settings.connect_timeout = settings.connect_timeout;
         let upstream = UpstreamClient::new(upstream_settings)?;
 
-        let listener = TcpListener::bind(settings.listen)
-            .await
-            .map_err(|source| StartupError::Bind {
-                addr: settings.listen,
-                source,
-            })?;
-        let local_addr = listener
-            .local_addr()
-            .map_err(|source| StartupError::Bind {
-                addr: settings.listen,
-                source,
-            })?;
+        let listener =
+            TcpListener::bind(settings.listen)
+                .await
+                .map_err(|source| StartupError::Bind {
+                    addr: settings.listen,
+                    source,
+                })?;
+        let local_addr = listener.local_addr().map_err(|source| StartupError::Bind {
+            addr: settings.listen,
+            source,
+        })?;
         let shared = Arc::new(Shared {
             upstream,
             credentials: settings.credentials,
             upstream_timeout: settings.upstream_timeout,
+            image_limits: settings.image_limits,
         });
         Ok(Self {
             listener,
             local_addr,
             shared,
+            max_request_bytes: settings.max_request_bytes,
             emulator,
         })
     }
@@ -138,8 +141,10 @@ impl App {
         let reflection_v1 = reflection().build_v1()?;
         let reflection_v1alpha = reflection().build_v1alpha()?;
 
-        let process = ProcessServiceServer::new(ProcessHandler::new(self.shared.clone()));
-        let document = DocumentServiceServer::new(DocumentHandler::new(self.shared.clone()));
+        let process = ProcessServiceServer::new(ProcessHandler::new(self.shared.clone()))
+            .max_decoding_message_size(self.max_request_bytes);
+        let document = DocumentServiceServer::new(DocumentHandler::new(self.shared.clone()))
+            .max_decoding_message_size(self.max_request_bytes);
 
         tracing::info!(listen = %self.local_addr, "serving gRPC");
         let drain = async move {
@@ -156,6 +161,7 @@ impl App {
             tracing::info!("shutting down: finishing in-flight calls");
         };
         Server::builder()
+            .layer(RequestTooLargeLayer::new(self.max_request_bytes))
             .add_service(health_service)
             .add_service(reflection_v1)
             .add_service(reflection_v1alpha)

@@ -9,6 +9,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use crate::{
     credentials::CredentialSource,
     upstream::{Environment, HostsError, UpstreamHosts},
+    validation::{ImageLimits, MAX_FILES},
 };
 
 /// gRPC facade over the vendor's identity REST APIs (IDCloud client API and ID API).
@@ -70,6 +71,24 @@ pub struct ServeArgs {
     #[arg(long, env = "UNICO_FACADE_CONNECT_TIMEOUT", default_value = "3s", value_parser = parse_duration)]
     pub connect_timeout: Duration,
 
+    /// Largest document image accepted, in raw (not base64) bytes. The
+    /// vendor's "800 KB" is read as 800 × 1024.
+    #[arg(long, env = "UNICO_FACADE_MAX_IMAGE_BYTES", default_value_t = 819_200)]
+    pub max_image_bytes: usize,
+
+    /// Smallest long side of a document image, in pixels.
+    #[arg(long, env = "UNICO_FACADE_MIN_IMAGE_LONG_SIDE", default_value_t = 640)]
+    pub min_image_long_side: usize,
+
+    /// Smallest short side of a document image, in pixels.
+    #[arg(long, env = "UNICO_FACADE_MIN_IMAGE_SHORT_SIDE", default_value_t = 480)]
+    pub min_image_short_side: usize,
+
+    /// Largest gRPC request message accepted, in bytes; larger requests get
+    /// RESOURCE_EXHAUSTED. Default: two maximum images plus 64 KiB.
+    #[arg(long, env = "UNICO_FACADE_MAX_REQUEST_BYTES")]
+    pub max_request_bytes: Option<usize>,
+
     /// Log format.
     #[arg(long, env = "UNICO_FACADE_LOG_FORMAT", value_enum, default_value_t = LogFormat::Auto)]
     pub log_format: LogFormat,
@@ -114,6 +133,16 @@ pub struct Settings {
     pub upstream_timeout: Duration,
     pub connect_timeout: Duration,
     pub credentials: CredentialSource,
+    pub image_limits: ImageLimits,
+    /// Largest gRPC request message decoded.
+    pub max_request_bytes: usize,
+}
+
+/// Room for everything but the images in a CreateDocumentProcess request.
+const REQUEST_OVERHEAD_BYTES: usize = 64 * 1024;
+
+fn default_max_request_bytes(limits: &ImageLimits) -> usize {
+    limits.max_bytes * MAX_FILES + REQUEST_OVERHEAD_BYTES
 }
 
 impl Settings {
@@ -128,6 +157,8 @@ impl Settings {
             upstream_timeout: Duration::from_secs(10),
             connect_timeout: Duration::from_secs(3),
             credentials: CredentialSource::PassThrough,
+            image_limits: ImageLimits::default(),
+            max_request_bytes: default_max_request_bytes(&ImageLimits::default()),
         }
     }
 }
@@ -139,6 +170,8 @@ pub enum ConfigError {
     Hosts(#[from] HostsError),
     #[error("--emulator cannot be combined with --idcloud-api-url or --id-api-url")]
     EmulatorWithOverrides,
+    #[error("--max-request-bytes must at least fit two images of --max-image-bytes")]
+    RequestLimitBelowImages,
 }
 
 impl ServeArgs {
@@ -161,12 +194,25 @@ impl ServeArgs {
                 hosts,
             }
         };
+        let image_limits = ImageLimits {
+            max_bytes: self.max_image_bytes,
+            min_long_side: self.min_image_long_side,
+            min_short_side: self.min_image_short_side,
+        };
+        let max_request_bytes = self
+            .max_request_bytes
+            .unwrap_or_else(|| default_max_request_bytes(&image_limits));
+        if max_request_bytes < default_max_request_bytes(&image_limits) - REQUEST_OVERHEAD_BYTES {
+            return Err(ConfigError::RequestLimitBelowImages);
+        }
         Ok(Settings {
             listen: self.listen,
             upstream,
             upstream_timeout: self.upstream_timeout,
             connect_timeout: self.connect_timeout,
             credentials: CredentialSource::PassThrough,
+            image_limits,
+            max_request_bytes,
         })
     }
 }
@@ -191,16 +237,28 @@ mod tests {
             panic!("not the vendor");
         };
         assert_eq!(environment, Environment::Production);
-        assert_eq!(hosts.idcloud_api().as_str(), "https://api.idcloud.unico.app/");
+        assert_eq!(
+            hosts.idcloud_api().as_str(),
+            "https://api.idcloud.unico.app/"
+        );
     }
 
     #[test]
     fn sandbox_with_one_override() {
-        let args = serve(&["--environment", "sandbox", "--id-api-url", "http://127.0.0.1:9/x"]).unwrap();
+        let args = serve(&[
+            "--environment",
+            "sandbox",
+            "--id-api-url",
+            "http://127.0.0.1:9/x",
+        ])
+        .unwrap();
         let UpstreamTarget::Vendor { hosts, .. } = args.settings().unwrap().upstream else {
             panic!("not the vendor");
         };
-        assert_eq!(hosts.idcloud_api().as_str(), "https://api.idcloud.uat.unico.app/");
+        assert_eq!(
+            hosts.idcloud_api().as_str(),
+            "https://api.idcloud.uat.unico.app/"
+        );
         assert_eq!(hosts.id_api().as_str(), "http://127.0.0.1:9/x");
     }
 
@@ -210,8 +268,22 @@ mod tests {
         assert!(serve(&["--upstream-timeout", "0s"]).is_err());
         assert!(serve(&["--upstream-timeout", "soon"]).is_err());
         let clash = serve(&["--emulator", "--id-api-url", "http://x"]).unwrap();
-        assert!(matches!(clash.settings(), Err(ConfigError::EmulatorWithOverrides)));
+        assert!(matches!(
+            clash.settings(),
+            Err(ConfigError::EmulatorWithOverrides)
+        ));
         let bad_url = serve(&["--idcloud-api-url", "not-a-url"]).unwrap();
         assert!(bad_url.settings().is_err());
+        let small = serve(&["--max-request-bytes", "1000"]).unwrap();
+        assert!(matches!(small.settings(), Err(ConfigError::RequestLimitBelowImages)));
+    }
+
+    #[test]
+    fn the_request_limit_follows_the_image_limit() {
+        let settings = serve(&["--max-image-bytes", "1000000"]).unwrap().settings().unwrap();
+        assert_eq!(settings.image_limits.max_bytes, 1_000_000);
+        assert_eq!(settings.max_request_bytes, 2_000_000 + 64 * 1024);
+        let default = serve(&[]).unwrap().settings().unwrap();
+        assert_eq!(default.max_request_bytes, 2 * 819_200 + 64 * 1024);
     }
 }

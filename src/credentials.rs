@@ -91,7 +91,9 @@ mod tests {
     #[test]
     fn idcloud_needs_only_the_token() {
         let md = metadata(&[("authorization", "Bearer t")]);
-        let creds = CredentialSource::PassThrough.resolve(&md, Api::IdCloud).unwrap();
+        let creds = CredentialSource::PassThrough
+            .resolve(&md, Api::IdCloud)
+            .unwrap();
         assert!(!creds.has_api_key());
     }
 
@@ -99,11 +101,18 @@ mod tests {
     fn id_api_needs_the_api_key_too() {
         let md = metadata(&[("authorization", "Bearer t")]);
         assert_eq!(
-            CredentialSource::PassThrough.resolve(&md, Api::Id).unwrap_err(),
+            CredentialSource::PassThrough
+                .resolve(&md, Api::Id)
+                .unwrap_err(),
             CredentialsError::Missing { key: "apikey" }
         );
         let md = metadata(&[("authorization", "Bearer t"), ("apikey", "k")]);
-        assert!(CredentialSource::PassThrough.resolve(&md, Api::Id).unwrap().has_api_key());
+        assert!(
+            CredentialSource::PassThrough
+                .resolve(&md, Api::Id)
+                .unwrap()
+                .has_api_key()
+        );
     }
 
     #[test]
@@ -111,8 +120,12 @@ mod tests {
         for value in ["", "Bearer", "bearer  "] {
             let md = metadata(&[("authorization", value)]);
             assert_eq!(
-                CredentialSource::PassThrough.resolve(&md, Api::IdCloud).unwrap_err(),
-                CredentialsError::Missing { key: "authorization" },
+                CredentialSource::PassThrough
+                    .resolve(&md, Api::IdCloud)
+                    .unwrap_err(),
+                CredentialsError::Missing {
+                    key: "authorization"
+                },
                 "{value:?}"
             );
         }

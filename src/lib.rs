@@ -25,3 +25,4 @@ pub mod app;
 pub mod config;
 pub mod service;
 pub mod telemetry;
+pub mod request_size;

@@ -8,8 +8,10 @@ pub mod identity_v1 {
 }
 
 /// The encoded `FileDescriptorSet` of `proto/` (comments included), for reflection.
-pub const FILE_DESCRIPTOR_SET: &[u8] =
-    include_bytes!(concat!(env!("OUT_DIR"), "/unico_identity_v1_descriptor.bin"));
+pub const FILE_DESCRIPTOR_SET: &[u8] = include_bytes!(concat!(
+    env!("OUT_DIR"),
+    "/unico_identity_v1_descriptor.bin"
+));
 
 #[cfg(test)]
 mod tests {
@@ -34,6 +36,9 @@ mod tests {
                 .as_ref()
                 .is_some_and(|info| info.location.iter().any(|l| l.leading_comments.is_some()))
         });
-        assert!(has_comments, "protox must keep comments for grpcurl describe");
+        assert!(
+            has_comments,
+            "protox must keep comments for grpcurl describe"
+        );
     }
 }

@@ -18,7 +18,7 @@
 use std::{collections::HashMap, time::Duration};
 
 use tonic::{Code, Status};
-use tonic_types::{ErrorDetails, FieldViolation, StatusExt};
+use tonic_types::{ErrorDetails, FieldViolation, LocalizedMessage, StatusExt};
 
 use crate::{
     credentials::CredentialsError,
@@ -208,18 +208,42 @@ pub const VENDOR_ROWS: &[VendorRow] = &[
     row(ANY, S(504), Unavailable, "UPSTREAM_UNAVAILABLE", RetryIfHinted, "the upstream is unavailable"),
 ];
 
-/// Local validation: each rule's reason and the vendor code its own
-/// rejection carries (the IDCloud API uses 3 for every field problem).
-pub const LOCAL_RULES: &[(Rule, &str, i64)] = &[
-    (Rule::ProcessIdMissing, "PROCESS_ID_INVALID", 3),
-    (Rule::ProcessIdMalformed, "PROCESS_ID_INVALID", 3),
-    (Rule::ProcessIdTooLong, "PROCESS_ID_TOO_LONG", 3),
-    (Rule::DuiTypeMissing, "DUI_TYPE_REQUIRED", 3),
-    (Rule::DuiTypeUnknown, "DUI_TYPE_INVALID", 3),
-    (Rule::DuiTypeNotAccepted, "DUI_TYPE_NOT_ACCEPTED", 3),
-    (Rule::DuiValueMissing, "DUI_VALUE_REQUIRED", 3),
-    (Rule::DuiValueTooLong, "DUI_VALUE_TOO_LONG", 3),
-    (Rule::DuiValueFormatted, "DUI_VALUE_FORMATTED", 3),
+/// Local validation: each rule's reason, and the vendor code (of the API
+/// family named) that the vendor's own rejection of the same input carries.
+/// Where the reference pages document no code for a condition the facade
+/// checks, the closest documented one is used (marked "assumed").
+#[rustfmt::skip]
+pub const LOCAL_RULES: &[(Rule, &str, Api, i64)] = &[
+    // SetProcessDocument: the IDCloud API answers 3 for every field problem.
+    (Rule::ProcessIdMissing, "PROCESS_ID_INVALID", IdCloud, 3),
+    (Rule::ProcessIdMalformed, "PROCESS_ID_INVALID", IdCloud, 3),
+    (Rule::ProcessIdTooLong, "PROCESS_ID_TOO_LONG", IdCloud, 3),
+    (Rule::DuiTypeMissing, "DUI_TYPE_REQUIRED", IdCloud, 3),
+    (Rule::DuiTypeUnknown, "DUI_TYPE_INVALID", IdCloud, 3),
+    (Rule::DuiTypeNotAccepted, "DUI_TYPE_NOT_ACCEPTED", IdCloud, 3),
+    (Rule::DuiValueMissing, "DUI_VALUE_REQUIRED", IdCloud, 3),
+    (Rule::DuiValueTooLong, "DUI_VALUE_TOO_LONG", IdCloud, 3),
+    (Rule::DuiValueFormatted, "DUI_VALUE_FORMATTED", IdCloud, 3),
+    // CreateDocumentProcess: the ID API's five-digit codes.
+    (Rule::SubjectMissing, "SUBJECT_REQUIRED", Id, 20004),
+    (Rule::SubjectDuiTypeMissing, "SUBJECT_DUI_TYPE_INVALID", Id, 20507), // assumed
+    (Rule::SubjectCodeMissing, "SUBJECT_CODE_REQUIRED", Id, 20005),
+    (Rule::SubjectCodeInvalid, "SUBJECT_CODE_INVALID", Id, 20507),
+    (Rule::SubjectNameInvalid, "SUBJECT_NAME_INVALID", Id, 20509),
+    (Rule::SubjectGenderInvalid, "SUBJECT_GENDER_INVALID", Id, 20508),
+    (Rule::SubjectBirthDateInvalid, "SUBJECT_BIRTH_DATE_INVALID", Id, 20019),
+    (Rule::SubjectEmailInvalid, "SUBJECT_EMAIL_INVALID", Id, 20008),
+    (Rule::SubjectPhoneInvalid, "SUBJECT_PHONE_INVALID", Id, 20021),
+    (Rule::DocumentMissing, "DOCUMENT_REQUIRED", Id, 99988),
+    (Rule::PurposeInvalid, "DOCUMENT_PURPOSE_INVALID", Id, 20067),
+    (Rule::AuthProcessIdInvalid, "AUTH_PROCESS_ID_INVALID", Id, 20066),
+    (Rule::CaptureMissing, "DOCUMENT_CAPTURE_MISSING", Id, 20068),
+    (Rule::TooManyFiles, "TOO_MANY_FILES", Id, 99989), // assumed
+    (Rule::ImageMissing, "IMAGE_MISSING", Id, 20009),
+    (Rule::ImageTooLarge, "IMAGE_TOO_LARGE", Id, 20506),
+    (Rule::ImageFormatUnsupported, "IMAGE_FORMAT_UNSUPPORTED", Id, 20505),
+    (Rule::ImageUndecodable, "IMAGE_INVALID", Id, 20900),
+    (Rule::ImageResolutionTooLow, "IMAGE_RESOLUTION_TOO_LOW", Id, 20807),
 ];
 
 /// The outcome of the mapping, before it becomes a `Status`.
@@ -257,20 +281,30 @@ impl From<FacadeError> for Status {
 
 fn local(invalid: &InvalidRequest) -> Mapped {
     let mut details = ErrorDetails::new();
-    let mut first: Option<(&'static str, i64)> = None;
+    let rows: Vec<(&'static str, Api, i64)> = invalid
+        .violations
+        .iter()
+        .map(|v| local_rule(v.rule))
+        .collect();
     let violations: Vec<FieldViolation> = invalid
         .violations
         .iter()
-        .map(|v| {
-            let (reason, code) = local_rule(v.rule);
-            first.get_or_insert((reason, code));
-            let mut violation = FieldViolation::new(v.field, &v.description);
-            violation.reason = reason.to_owned();
+        .zip(&rows)
+        .map(|(v, (reason, api, code))| {
+            let mut violation = FieldViolation::new(&v.field, &v.description);
+            violation.reason = (*reason).to_owned();
+            violation.localized_message =
+                pt_br_message(*api, *code).map(|m| LocalizedMessage::new("pt-BR", m));
             violation
         })
         .collect();
+    // The first violation speaks for the whole request in ErrorInfo; each
+    // one carries its own reason in BadRequest.
+    let (reason, api, upstream_code) = rows.first().copied().unwrap_or(("INVALID_REQUEST", IdCloud, 3));
+    if let Some(message) = pt_br_message(api, upstream_code) {
+        details.set_localized_message("pt-BR", message);
+    }
     details.set_bad_request(violations);
-    let (reason, upstream_code) = first.unwrap_or(("INVALID_REQUEST", 3));
     let message = match invalid.violations.as_slice() {
         [only] => only.description.clone(),
         many => format!("{} fields are invalid; see BadRequest", many.len()),
@@ -287,12 +321,20 @@ fn local(invalid: &InvalidRequest) -> Mapped {
     }
 }
 
-fn local_rule(rule: Rule) -> (&'static str, i64) {
+fn local_rule(rule: Rule) -> (&'static str, Api, i64) {
     LOCAL_RULES
         .iter()
-        .find(|(r, _, _)| *r == rule)
-        .map(|(_, reason, code)| (*reason, *code))
-        .unwrap_or(("INVALID_REQUEST", 3))
+        .find(|(r, ..)| *r == rule)
+        .map(|(_, reason, api, code)| (*reason, *api, *code))
+        .unwrap_or(("INVALID_REQUEST", IdCloud, 3))
+}
+
+/// The vendor's documented Portuguese message for a code, if it has one.
+fn pt_br_message(api: Api, code: i64) -> Option<&'static str> {
+    VENDOR_ROWS
+        .iter()
+        .find(|r| r.api == Some(api) && r.key == Key::Code(code))
+        .and_then(|r| r.pt_br)
 }
 
 fn credentials(error: CredentialsError) -> Mapped {
@@ -486,20 +528,24 @@ mod tests {
     }
 
     #[test]
-    fn every_local_rule_has_a_row() {
-        use Rule::*;
-        for rule in [
-            ProcessIdMissing,
-            ProcessIdTooLong,
-            ProcessIdMalformed,
-            DuiTypeMissing,
-            DuiTypeUnknown,
-            DuiTypeNotAccepted,
-            DuiValueMissing,
-            DuiValueTooLong,
-            DuiValueFormatted,
-        ] {
-            assert!(LOCAL_RULES.iter().any(|(r, _, _)| *r == rule), "{rule:?}");
+    fn every_local_rule_has_exactly_one_row() {
+        for rule in Rule::ALL {
+            let rows = LOCAL_RULES.iter().filter(|(r, ..)| *r == rule).count();
+            assert_eq!(rows, 1, "{rule:?}");
+        }
+    }
+
+    #[test]
+    fn local_reasons_match_the_upstream_rows_for_the_same_code() {
+        // A client branching on a reason must not care who refused the input.
+        // (IDCloud reasons are told apart by message, not by the shared code 3.)
+        for (rule, reason, api, code) in LOCAL_RULES.iter().filter(|(_, _, api, _)| *api == Id) {
+            let Some(row) = VENDOR_ROWS.iter().find(|r| r.api == Some(*api) && r.key == Key::Code(*code)) else {
+                continue;
+            };
+            let same = row.reason == *reason
+                || matches!(rule, Rule::SubjectDuiTypeMissing | Rule::DocumentMissing | Rule::TooManyFiles);
+            assert!(same, "{rule:?}: {reason} vs {}", row.reason);
         }
     }
 

@@ -2,10 +2,14 @@
 //! `Debug` never prints personal data. The gRPC layer builds them from
 //! requests (see `validation`); the upstream client only ever takes them.
 
+mod document;
 mod dui;
+mod image;
 mod personal;
 mod process_id;
 
+pub use document::{DocumentKind, Gender, Purpose};
 pub use dui::{DuiType, DuiTypeName};
+pub use image::{Image, ImageFormat};
 pub use personal::Personal;
 pub use process_id::{PROCESS_ID_MAX_CHARS, ProcessId, ProcessIdError};

@@ -44,7 +44,10 @@ mod tests {
     #[test]
     fn formatting_never_shows_the_value() {
         let cpf = Personal::new("52998224725");
-        assert_eq!(format!("{cpf:?} {cpf} {cpf:#?}"), "<redacted> <redacted> <redacted>");
+        assert_eq!(
+            format!("{cpf:?} {cpf} {cpf:#?}"),
+            "<redacted> <redacted> <redacted>"
+        );
         assert_eq!(cpf.expose(), "52998224725");
     }
 }

@@ -63,7 +63,15 @@ mod tests {
 
     #[test]
     fn accepts_any_printable_id_within_the_cap() {
-        for id in ["abc-123", "../x", "a/b", "?q=1#f", "with space", "ünï©ødé", ".hidden"] {
+        for id in [
+            "abc-123",
+            "../x",
+            "a/b",
+            "?q=1#f",
+            "with space",
+            "ünï©ødé",
+            ".hidden",
+        ] {
             assert_eq!(ProcessId::parse(id).unwrap().as_str(), id);
         }
     }

@@ -57,10 +57,18 @@ fn error(status: StatusCode, message: String) -> Response {
 async fn script_fault(State(state): State<AppState>, body: Bytes) -> Response {
     let fault = match serde_json::from_slice::<FaultScript>(&body) {
         Ok(fault) => fault,
-        Err(e) => return error(StatusCode::BAD_REQUEST, format!("invalid fault script: {e}")),
+        Err(e) => {
+            return error(
+                StatusCode::BAD_REQUEST,
+                format!("invalid fault script: {e}"),
+            );
+        }
     };
     if let Err(e) = fault.check() {
-        return error(StatusCode::BAD_REQUEST, format!("invalid fault script: {e}"));
+        return error(
+            StatusCode::BAD_REQUEST,
+            format!("invalid fault script: {e}"),
+        );
     }
     state.faults.push(fault);
     StatusCode::NO_CONTENT.into_response()

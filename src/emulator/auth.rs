@@ -146,12 +146,24 @@ mod tests {
             ("emulator-token".to_owned(), TokenVerdict::Valid),
             ("emulator-expired-token".to_owned(), TokenVerdict::Expired),
             (jwt(r#"{"alg":"RS256"}"#, &future), TokenVerdict::Valid),
-            (jwt(r#"{"alg":"RS256"}"#, r#"{"exp":1000}"#), TokenVerdict::Expired),
-            (jwt(r#"{"alg":"RS256"}"#, r#"{"iat":1000}"#), TokenVerdict::Invalid),
-            (jwt(r#"{"alg":"RS256"}"#, r#"{"exp":"soon"}"#), TokenVerdict::Invalid),
+            (
+                jwt(r#"{"alg":"RS256"}"#, r#"{"exp":1000}"#),
+                TokenVerdict::Expired,
+            ),
+            (
+                jwt(r#"{"alg":"RS256"}"#, r#"{"iat":1000}"#),
+                TokenVerdict::Invalid,
+            ),
+            (
+                jwt(r#"{"alg":"RS256"}"#, r#"{"exp":"soon"}"#),
+                TokenVerdict::Invalid,
+            ),
             (jwt("[1]", &future), TokenVerdict::Invalid),
             (jwt("not json", &future), TokenVerdict::Invalid),
-            (format!("{}.extra", jwt("{}", &future)), TokenVerdict::Invalid),
+            (
+                format!("{}.extra", jwt("{}", &future)),
+                TokenVerdict::Invalid,
+            ),
             ("a.b".to_owned(), TokenVerdict::Invalid),
             ("garbage!".to_owned(), TokenVerdict::Invalid),
         ];

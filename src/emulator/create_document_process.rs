@@ -111,8 +111,16 @@ impl Failure {
                 "A imagem precisa estar no padrão HD ou possuir uma resolução superior a 640 x 480.",
             ),
             Failure::NameInvalid => (S::BAD_REQUEST, 20509, "The subject.name field is invalid."),
-            Failure::GenderInvalid => (S::BAD_REQUEST, 20508, "The subject.gender field is invalid."),
-            Failure::CodeInvalid => (S::BAD_REQUEST, 20507, "O parâmetro subject.code é inválido."),
+            Failure::GenderInvalid => (
+                S::BAD_REQUEST,
+                20508,
+                "The subject.gender field is invalid.",
+            ),
+            Failure::CodeInvalid => (
+                S::BAD_REQUEST,
+                20507,
+                "O parâmetro subject.code é inválido.",
+            ),
             Failure::ImageTooLarge => (
                 S::BAD_REQUEST,
                 20506,
@@ -166,7 +174,11 @@ impl Failure {
                 20003,
                 "The request body is missing or invalid.",
             ),
-            Failure::ApiKeyMissing => (S::BAD_REQUEST, 20002, "O parâmetro APIKey não foi informado."),
+            Failure::ApiKeyMissing => (
+                S::BAD_REQUEST,
+                20002,
+                "O parâmetro APIKey não foi informado.",
+            ),
             Failure::AuthTokenMissing => (
                 S::BAD_REQUEST,
                 20001,
@@ -312,7 +324,12 @@ impl CaptureRequest {
         };
         let owner = Owner::parse(subject)?;
         // Optional fields: absent or null is fine; an empty string is a value, and invalid.
-        let name = optional_text(subject, "name", Failure::NameInvalid, validation::is_valid_name)?;
+        let name = optional_text(
+            subject,
+            "name",
+            Failure::NameInvalid,
+            validation::is_valid_name,
+        )?;
         optional_text(
             subject,
             "gender",
@@ -666,6 +683,8 @@ impl DocumentStore {
 
     // A panic while holding the lock cannot leave the map half-updated, so poisoning is ignored.
     fn lock(&self) -> MutexGuard<'_, HashMap<String, StoredDocument>> {
-        self.documents.lock().unwrap_or_else(PoisonError::into_inner)
+        self.documents
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
     }
 }

@@ -60,11 +60,14 @@ impl Default for FaultScript {
 impl FaultScript {
     /// Whether the script can be answered as written: a real status, valid header names and values.
     pub(super) fn check(&self) -> Result<(), String> {
-        if let Some(status) = self.status {
-            StatusCode::from_u16(status).map_err(|_| format!("invalid status {status}"))?;
+        if let Some(status) = self.status
+            && scripted_status(status).is_none()
+        {
+            return Err(format!("invalid status {status} (200 to 599)"));
         }
         for (name, value) in &self.headers {
-            HeaderName::try_from(name.as_str()).map_err(|_| format!("invalid header name {name:?}"))?;
+            HeaderName::try_from(name.as_str())
+                .map_err(|_| format!("invalid header name {name:?}"))?;
             HeaderValue::try_from(value.as_str())
                 .map_err(|_| format!("invalid value for header {name:?}"))?;
         }
@@ -92,8 +95,11 @@ impl FaultScript {
         let status = self.status?;
         let mut response = Response::new(Body::from(self.body.clone().unwrap_or_default()));
         // `check` vetted admin scripts; a bad status scripted from Rust becomes a 500.
-        *response.status_mut() = StatusCode::from_u16(status).unwrap_or_else(|_| {
-            tracing::warn!(status, "scripted fault has an invalid status; answering 500");
+        *response.status_mut() = scripted_status(status).unwrap_or_else(|| {
+            tracing::warn!(
+                status,
+                "scripted fault has an invalid status; answering 500"
+            );
             StatusCode::INTERNAL_SERVER_ERROR
         });
         if let Some(body) = &self.body {
@@ -135,6 +141,14 @@ impl FaultScript {
             parsed
         })
     }
+}
+
+/// A status a scripted answer may carry: a final one (1xx would confuse the connection).
+fn scripted_status(status: u16) -> Option<StatusCode> {
+    (200..=599)
+        .contains(&status)
+        .then(|| StatusCode::from_u16(status).ok())
+        .flatten()
 }
 
 /// An answer whose body fails at once: hyper then closes the connection (HTTP/1.1; the head is

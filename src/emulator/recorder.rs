@@ -5,6 +5,7 @@ use std::collections::VecDeque;
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
 use bytes::Bytes;
+use http::request::Parts;
 use serde::Serializer;
 
 use super::EmulatedEndpoint;
@@ -31,6 +32,30 @@ pub struct RecordedRequest {
 }
 
 impl RecordedRequest {
+    /// `process_id` is the decoded path parameter as bytes (not always UTF-8); `body` is empty
+    /// when it could not be read.
+    pub(super) fn new(
+        parts: &Parts,
+        endpoint: Option<EmulatedEndpoint>,
+        process_id: Option<&[u8]>,
+        body: Bytes,
+    ) -> Self {
+        let lossy = |bytes: &[u8]| String::from_utf8_lossy(bytes).into_owned();
+        RecordedRequest {
+            method: parts.method.to_string(),
+            raw_path: parts.uri.path().to_owned(),
+            query: parts.uri.query().map(str::to_owned),
+            endpoint,
+            process_id: process_id.map(lossy),
+            headers: parts
+                .headers
+                .iter()
+                .map(|(name, value)| (name.as_str().to_owned(), lossy(value.as_bytes())))
+                .collect(),
+            body,
+        }
+    }
+
     /// The first value of header `name` (any case).
     pub fn header(&self, name: &str) -> Option<&str> {
         self.headers

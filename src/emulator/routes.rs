@@ -20,7 +20,9 @@ use percent_encoding::percent_decode_str;
 use super::faults::dropped_connection;
 use super::recorder::RecordedRequest;
 use super::replies;
-use super::{EmulatedEndpoint, EmulatorState, admin, create_document_process, set_process_document};
+use super::{
+    EmulatedEndpoint, EmulatorState, admin, create_document_process, set_process_document,
+};
 
 /// The largest request body read; larger ones answer 413 as a front proxy would.
 const MAX_BODY_BYTES: usize = 16 * 1024 * 1024;
@@ -61,26 +63,12 @@ async fn api(State(state): State<Arc<EmulatorState>>, request: Request) -> Respo
         .and_then(|(_, raw_id)| raw_id)
         .map(|raw_id| percent_decode_str(raw_id).collect());
     let body = read_body(&parts.headers, body).await;
-    state.recorder.record(RecordedRequest {
-        method: parts.method.to_string(),
-        raw_path: raw_path.clone(),
-        query: parts.uri.query().map(str::to_owned),
+    state.recorder.record(RecordedRequest::new(
+        &parts,
         endpoint,
-        process_id: decoded_id
-            .as_deref()
-            .map(|id| String::from_utf8_lossy(id).into_owned()),
-        headers: parts
-            .headers
-            .iter()
-            .map(|(name, value)| {
-                (
-                    name.as_str().to_owned(),
-                    String::from_utf8_lossy(value.as_bytes()).into_owned(),
-                )
-            })
-            .collect(),
-        body: body.clone().unwrap_or_default(),
-    });
+        decoded_id.as_deref(),
+        body.clone().unwrap_or_default(),
+    ));
     let body = match body {
         Ok(body) => body,
         Err(problem) => return problem.reply(),
@@ -96,7 +84,11 @@ async fn api(State(state): State<Arc<EmulatorState>>, request: Request) -> Respo
             return dropped_connection();
         }
         if let Some(answer) = fault.answer() {
-            tracing::info!(?endpoint, status = answer.status().as_u16(), "scripted fault answered");
+            tracing::info!(
+                ?endpoint,
+                status = answer.status().as_u16(),
+                "scripted fault answered"
+            );
             return answer;
         }
     }
@@ -106,20 +98,23 @@ async fn api(State(state): State<Arc<EmulatorState>>, request: Request) -> Respo
             &state.config.accepted_tokens,
             &parts.headers,
             // `None` when the id does not decode to UTF-8.
-            decoded_id.as_deref().and_then(|id| std::str::from_utf8(id).ok()),
+            decoded_id
+                .as_deref()
+                .and_then(|id| std::str::from_utf8(id).ok()),
             &body,
         ),
-        EmulatedEndpoint::CreateDocumentProcess => create_document_process::handle(
-            &state.documents,
-            &state.config,
-            &parts.headers,
-            &body,
-        ),
+        EmulatedEndpoint::CreateDocumentProcess => {
+            create_document_process::handle(&state.documents, &state.config, &parts.headers, &body)
+        }
     };
     if let Some(fault) = &fault {
         fault.add_headers(&mut response);
     }
-    tracing::info!(?endpoint, status = response.status().as_u16(), "emulated call");
+    tracing::info!(
+        ?endpoint,
+        status = response.status().as_u16(),
+        "emulated call"
+    );
     response
 }
 
@@ -190,10 +185,16 @@ mod tests {
     fn raw_paths_map_to_endpoints_without_decoding_separators() {
         let set = EmulatedEndpoint::SetProcessDocument;
         let cases = [
-            ("/processes/v1", Some((EmulatedEndpoint::CreateDocumentProcess, None))),
+            (
+                "/processes/v1",
+                Some((EmulatedEndpoint::CreateDocumentProcess, None)),
+            ),
             ("/client/v1/process/abc/document", Some((set, Some("abc")))),
             ("/client/v1/process//document", Some((set, Some("")))),
-            ("/client/v1/process/..%2Fx/document", Some((set, Some("..%2Fx")))),
+            (
+                "/client/v1/process/..%2Fx/document",
+                Some((set, Some("..%2Fx"))),
+            ),
             ("/client/v1/process/a/b/document", None),
             ("/client/v1/process/document", None),
             ("/client/v1/process/abc/document/", None),

@@ -141,9 +141,10 @@ fn set_document(
     Ok(person)
 }
 
-/// The body's fields. A body that is not a JSON object has none, so it is answered as a body
-/// without `duiType` ("dui_type is required"): the closest documented message, and what a
-/// grpc-gateway would say once its lenient unmarshalling left every field empty.
+/// The body's fields. Emulator assumption: a body that is not a JSON object has none, so it is
+/// answered as a body without `duiType` ("dui_type is required"). The page lists no message for
+/// a malformed payload (a real grpc-gateway would word its parser's error), and this is the
+/// closest documented one: nothing could be read, so the first required field is missing.
 fn body_fields(body: &[u8]) -> Map<String, Value> {
     match serde_json::from_slice(body) {
         Ok(Value::Object(fields)) => fields,
@@ -262,6 +263,8 @@ impl ProcessStore {
 
     // A panic while holding the lock cannot leave the map half-updated, so poisoning is ignored.
     fn lock(&self) -> MutexGuard<'_, HashMap<String, ProcessState>> {
-        self.processes.lock().unwrap_or_else(PoisonError::into_inner)
+        self.processes
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
     }
 }

@@ -90,7 +90,8 @@ pub(super) fn is_valid_gender(gender: &str) -> bool {
 /// A real calendar date written `YYYY-MM-DD`, not after `today`.
 pub(super) fn is_valid_birth_date(text: &str, today: CivilDate) -> bool {
     let mut parts = text.split('-');
-    let (Some(y), Some(m), Some(d), None) = (parts.next(), parts.next(), parts.next(), parts.next())
+    let (Some(y), Some(m), Some(d), None) =
+        (parts.next(), parts.next(), parts.next(), parts.next())
     else {
         return false;
     };
@@ -101,7 +102,10 @@ pub(super) fn is_valid_birth_date(text: &str, today: CivilDate) -> bool {
         return false;
     };
     let date = CivilDate { year, month, day };
-    year >= 1 && (1..=12).contains(&month) && (1..=days_in_month(year, month)).contains(&day) && date <= today
+    year >= 1
+        && (1..=12).contains(&month)
+        && (1..=days_in_month(year, month)).contains(&day)
+        && date <= today
 }
 
 fn number(text: &str) -> Option<u32> {
@@ -327,9 +331,30 @@ mod tests {
     #[test]
     fn unix_days_become_civil_dates() {
         let at = |days| CivilDate::from_unix_days(days);
-        assert_eq!(at(0), CivilDate { year: 1970, month: 1, day: 1 });
-        assert_eq!(at(11_016), CivilDate { year: 2000, month: 2, day: 29 });
-        assert_eq!(at(20_454), CivilDate { year: 2026, month: 1, day: 1 });
+        assert_eq!(
+            at(0),
+            CivilDate {
+                year: 1970,
+                month: 1,
+                day: 1
+            }
+        );
+        assert_eq!(
+            at(11_016),
+            CivilDate {
+                year: 2000,
+                month: 2,
+                day: 29
+            }
+        );
+        assert_eq!(
+            at(20_454),
+            CivilDate {
+                year: 2026,
+                month: 1,
+                day: 1
+            }
+        );
     }
 
     #[test]
@@ -351,7 +376,12 @@ mod tests {
             assert!(!is_plausible_email(invalid), "{invalid}");
         }
         assert!(is_e164("+5511987654321"));
-        for invalid in ["5511987654321", "+55 11 98765-4321", "+1234567", "+1234567890123456"] {
+        for invalid in [
+            "5511987654321",
+            "+55 11 98765-4321",
+            "+1234567",
+            "+1234567890123456",
+        ] {
             assert!(!is_e164(invalid), "{invalid}");
         }
     }

@@ -1,17 +1,26 @@
 //! `unico.identity.v1.DocumentService`: document capture and reuse on the ID API.
 
+use std::time::Instant;
+
+use prost_types::{ListValue, Struct, Value as PbValue, value::Kind};
+use serde_json::{Map, Value};
 use tonic::{Request, Response, Status};
 
-use super::SharedState;
-use crate::pb::identity_v1::{
-    CreateDocumentProcessRequest, CreateDocumentProcessResponse,
-    document_service_server::DocumentService,
+use super::{SharedState, call_budget, log_outcome};
+use crate::{
+    domain::DocumentKind,
+    pb::identity_v1::{
+        self as pb, CreateDocumentProcessRequest, CreateDocumentProcessResponse,
+        document_service_server::DocumentService,
+    },
+    status::FacadeError,
+    upstream::{Api, CapturedDocument, DocumentProcess, Endpoint},
+    validation,
 };
 
 /// Serves `DocumentService`.
 #[derive(Debug, Clone)]
 pub struct DocumentHandler {
-    #[allow(dead_code)]
     shared: SharedState,
 }
 
@@ -19,16 +28,145 @@ impl DocumentHandler {
     pub fn new(shared: SharedState) -> Self {
         Self { shared }
     }
+
+    async fn create(
+        &self,
+        request: Request<CreateDocumentProcessRequest>,
+    ) -> Result<CreateDocumentProcessResponse, FacadeError> {
+        let credentials = self.shared.credentials.resolve(request.metadata(), Api::Id)?;
+        let budget = call_budget(request.metadata(), self.shared.upstream_timeout);
+        let call = validation::create_document_process(request.get_ref(), &self.shared.image_limits)?;
+        let process = self
+            .shared
+            .upstream
+            .create_document_process(&credentials, &call, budget)
+            .await
+            .map_err(|error| FacadeError::Upstream {
+                endpoint: Endpoint::CreateDocumentProcess,
+                resource_name: None,
+                error,
+            })?;
+        Ok(to_response(process))
+    }
 }
 
 #[tonic::async_trait]
 impl DocumentService for DocumentHandler {
     async fn create_document_process(
         &self,
-        _request: Request<CreateDocumentProcessRequest>,
+        request: Request<CreateDocumentProcessRequest>,
     ) -> Result<Response<CreateDocumentProcessResponse>, Status> {
-        Err(Status::unimplemented(
-            "CreateDocumentProcess is not served by this build yet",
-        ))
+        let started = Instant::now();
+        let outcome = self
+            .create(request)
+            .await
+            .map(Response::new)
+            .map_err(Status::from);
+        log_outcome("CreateDocumentProcess", started, &outcome);
+        outcome
+    }
+}
+
+fn to_response(process: DocumentProcess) -> CreateDocumentProcessResponse {
+    CreateDocumentProcessResponse {
+        id: process.id,
+        // Proto3 enums are open: an unnamed vendor number travels as is.
+        status: process
+            .status
+            .and_then(|s| i32::try_from(s).ok())
+            .unwrap_or(pb::ProcessStatus::Unspecified as i32),
+        document: process.document.map(to_document),
+    }
+}
+
+fn to_document(document: CapturedDocument) -> pb::Document {
+    let kind = DocumentKind::from_upstream(&document.type_name).map_or(
+        pb::DocumentType::Unspecified,
+        |kind| match kind {
+            DocumentKind::Rg => pb::DocumentType::Rg,
+            DocumentKind::Cnh => pb::DocumentType::Cnh,
+            DocumentKind::Cin => pb::DocumentType::Cin,
+            DocumentKind::Passaporte => pb::DocumentType::Passaporte,
+        },
+    );
+    pb::Document {
+        id: document.id,
+        r#type: kind as i32,
+        type_name: document.type_name,
+        cpf_match: document.cpf_match,
+        face_match: document.face_match,
+        content: Some(to_struct(document.content)),
+        file_urls: document.file_urls,
+    }
+}
+
+/// JSON object → `google.protobuf.Struct`, every key and nesting kept.
+fn to_struct(object: Map<String, Value>) -> Struct {
+    Struct {
+        fields: object.into_iter().map(|(k, v)| (k, to_value(v))).collect(),
+    }
+}
+
+fn to_value(value: Value) -> PbValue {
+    let kind = match value {
+        Value::Null => Kind::NullValue(0),
+        Value::Bool(b) => Kind::BoolValue(b),
+        // Struct numbers are doubles; integers beyond 2^53 lose precision,
+        // as in any protobuf JSON mapping.
+        Value::Number(n) => Kind::NumberValue(n.as_f64().unwrap_or_default()),
+        Value::String(s) => Kind::StringValue(s),
+        Value::Array(items) => Kind::ListValue(ListValue {
+            values: items.into_iter().map(to_value).collect(),
+        }),
+        Value::Object(object) => Kind::StructValue(to_struct(object)),
+    };
+    PbValue { kind: Some(kind) }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    #[test]
+    fn content_keeps_every_key_and_nesting() {
+        let content = json!({
+            "numero": "12345678", "filiacao": ["A", "B"], "nested": {"x": 1.5, "ok": true, "none": null}
+        });
+        let s = to_struct(content.as_object().unwrap().clone());
+        assert_eq!(s.fields["numero"].kind, Some(Kind::StringValue("12345678".into())));
+        let Some(Kind::ListValue(list)) = &s.fields["filiacao"].kind else {
+            panic!("list")
+        };
+        assert_eq!(list.values.len(), 2);
+        let Some(Kind::StructValue(nested)) = &s.fields["nested"].kind else {
+            panic!("struct")
+        };
+        assert_eq!(nested.fields["x"].kind, Some(Kind::NumberValue(1.5)));
+        assert_eq!(nested.fields["ok"].kind, Some(Kind::BoolValue(true)));
+        assert_eq!(nested.fields["none"].kind, Some(Kind::NullValue(0)));
+    }
+
+    #[test]
+    fn unknown_type_and_status_survive() {
+        let response = to_response(DocumentProcess {
+            id: "p".into(),
+            status: Some(7),
+            document: Some(CapturedDocument {
+                id: "d".into(),
+                type_name: "unico.moja.dictionary.br.future.v9.Future".into(),
+                cpf_match: None,
+                face_match: Some(false),
+                content: Map::new(),
+                file_urls: vec![],
+            }),
+        });
+        assert_eq!(response.status, 7);
+        let document = response.document.unwrap();
+        assert_eq!(document.r#type, pb::DocumentType::Unspecified as i32);
+        assert_eq!(document.type_name, "unico.moja.dictionary.br.future.v9.Future");
+        assert_eq!(document.cpf_match, None);
+        assert_eq!(document.face_match, Some(false));
     }
 }

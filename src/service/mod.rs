@@ -14,7 +14,7 @@ pub use process::ProcessHandler;
 use tonic::{Code, Status};
 use tonic_types::StatusExt;
 
-use crate::{credentials::CredentialSource, upstream::UpstreamClient};
+use crate::{credentials::CredentialSource, upstream::UpstreamClient, validation::ImageLimits};
 
 /// What every handler needs, shared behind one `Arc`.
 #[derive(Debug)]
@@ -23,6 +23,8 @@ pub struct Shared {
     pub credentials: CredentialSource,
     /// The longest an upstream call may take when the caller set no deadline.
     pub upstream_timeout: std::time::Duration,
+    /// Limits applied to document images before any upstream call.
+    pub image_limits: ImageLimits,
 }
 
 pub type SharedState = Arc<Shared>;
@@ -33,7 +35,9 @@ pub type SharedState = Arc<Shared>;
 pub(crate) fn log_outcome<T>(method: &'static str, started: Instant, outcome: &Result<T, Status>) {
     let latency_ms = started.elapsed().as_secs_f64() * 1000.0;
     match outcome {
-        Ok(_) => tracing::info!(rpc.method = method, grpc.code = ?Code::Ok, latency_ms, "call finished"),
+        Ok(_) => {
+            tracing::info!(rpc.method = method, grpc.code = ?Code::Ok, latency_ms, "call finished")
+        }
         Err(status) => {
             let details = status.get_error_details();
             let info = details.error_info();

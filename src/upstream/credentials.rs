@@ -85,7 +85,10 @@ mod tests {
         assert_eq!(headers["apikey"], "key-456");
         assert!(headers[AUTHORIZATION].is_sensitive());
         let printed = format!("{creds:?}");
-        assert!(!printed.contains("tok-123") && !printed.contains("key-456"), "{printed}");
+        assert!(
+            !printed.contains("tok-123") && !printed.contains("key-456"),
+            "{printed}"
+        );
     }
 
     #[test]

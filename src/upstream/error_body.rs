@@ -136,7 +136,10 @@ mod tests {
     #[test]
     fn grpc_gateway_envelope() {
         let body = br#"{"code": 9, "message": "process expired", "details": []}"#;
-        assert_eq!(parse(body), parsed(Some(VendorCode::Number(9)), Some("process expired")));
+        assert_eq!(
+            parse(body),
+            parsed(Some(VendorCode::Number(9)), Some("process expired"))
+        );
     }
 
     #[test]
@@ -164,7 +167,10 @@ mod tests {
         let body = br#"{"Error": {"code": "10201", "description": "O AppKey informado \u00e9 inv\u00e1lido."}}"#;
         assert_eq!(
             parse(body),
-            parsed(Some(VendorCode::Number(10201)), Some("O AppKey informado é inválido."))
+            parsed(
+                Some(VendorCode::Number(10201)),
+                Some("O AppKey informado é inválido.")
+            )
         );
     }
 
@@ -181,13 +187,19 @@ mod tests {
         let body = br#"{"error":"invalid_grant"}"#;
         assert_eq!(
             parse(body),
-            parsed(Some(VendorCode::Text("invalid_grant".into())), Some("invalid_grant"))
+            parsed(
+                Some(VendorCode::Text("invalid_grant".into())),
+                Some("invalid_grant")
+            )
         );
     }
 
     #[test]
     fn plain_text_from_a_gateway_is_the_message() {
-        assert_eq!(parse(b"Jwt is expired"), parsed(None, Some("Jwt is expired")));
+        assert_eq!(
+            parse(b"Jwt is expired"),
+            parsed(None, Some("Jwt is expired"))
+        );
         assert_eq!(
             parse(b"Jwt header is an invalid JSON\n"),
             parsed(None, Some("Jwt header is an invalid JSON"))
@@ -212,8 +224,14 @@ mod tests {
 
     #[test]
     fn odd_json_shapes_are_tolerated() {
-        assert_eq!(parse(br#"{"code": "abc"}"#).code, Some(VendorCode::Text("abc".into())));
-        assert_eq!(parse(br#"{"code": 1.5, "message": "m"}"#), parsed(None, Some("m")));
+        assert_eq!(
+            parse(br#"{"code": "abc"}"#).code,
+            Some(VendorCode::Text("abc".into()))
+        );
+        assert_eq!(
+            parse(br#"{"code": 1.5, "message": "m"}"#),
+            parsed(None, Some("m"))
+        );
         assert_eq!(parse(br#"{"error": 42}"#), ParsedErrorBody::default());
         assert_eq!(parse(br#"{"message": "only"}"#), parsed(None, Some("only")));
     }

@@ -119,10 +119,16 @@ mod tests {
     #[test]
     fn presets_point_at_the_documented_hosts() {
         let prod = UpstreamHosts::for_environment(Environment::Production);
-        assert_eq!(prod.idcloud_api().as_str(), "https://api.idcloud.unico.app/");
+        assert_eq!(
+            prod.idcloud_api().as_str(),
+            "https://api.idcloud.unico.app/"
+        );
         assert_eq!(prod.id_api().as_str(), "https://api.id.unico.app/");
         let sandbox = UpstreamHosts::for_environment(Environment::Sandbox);
-        assert_eq!(sandbox.idcloud_api().as_str(), "https://api.idcloud.uat.unico.app/");
+        assert_eq!(
+            sandbox.idcloud_api().as_str(),
+            "https://api.idcloud.uat.unico.app/"
+        );
         assert_eq!(sandbox.id_api().as_str(), "https://api.id.uat.unico.app/");
     }
 
@@ -132,7 +138,10 @@ mod tests {
             .with_id_api("http://proxy.internal:8080/vendor/")
             .unwrap();
         let url = endpoint_url(hosts.id_api(), "/processes/v1").unwrap();
-        assert_eq!(url.as_str(), "http://proxy.internal:8080/vendor/processes/v1");
+        assert_eq!(
+            url.as_str(),
+            "http://proxy.internal:8080/vendor/processes/v1"
+        );
         assert!(UpstreamHosts::single("ftp://x").is_err());
         assert!(UpstreamHosts::single("not a url").is_err());
         assert!(UpstreamHosts::single("http://h/?a=1").is_err());

@@ -4,6 +4,7 @@
 
 mod body;
 mod client;
+mod create_document_process;
 mod credentials;
 mod error;
 pub mod error_body;
@@ -12,6 +13,9 @@ mod set_process_document;
 mod wire;
 
 pub use client::{ClientBuildError, UpstreamClient, UpstreamSettings};
+pub use create_document_process::{
+    Capture, CapturedDocument, CreateDocumentProcess, DocumentProcess, Subject,
+};
 pub use credentials::{CredentialsFormatError, UpstreamCredentials};
 pub use error::{Api, Endpoint, UpstreamError, VendorCode, VendorError};
 pub use hosts::{Environment, HostsError, UpstreamHosts};

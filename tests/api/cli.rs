@@ -7,7 +7,9 @@ use std::{
     time::Duration,
 };
 
-use tonic_health::pb::{HealthCheckRequest, health_check_response::ServingStatus, health_client::HealthClient};
+use tonic_health::pb::{
+    HealthCheckRequest, health_check_response::ServingStatus, health_client::HealthClient,
+};
 
 const BIN: &str = env!("CARGO_BIN_EXE_unico-facade");
 
@@ -16,10 +18,20 @@ fn a_bad_configuration_exits_non_zero_with_one_line() {
     let cases: [&[&str]; 3] = [
         &["serve", "--idcloud-api-url", "not a url"],
         &["serve", "--emulator", "--id-api-url", "http://127.0.0.1:1"],
-        &["serve", "--listen", "127.0.0.1:1", "--idcloud-api-url", "http://h/?q=1"],
+        &[
+            "serve",
+            "--listen",
+            "127.0.0.1:1",
+            "--idcloud-api-url",
+            "http://h/?q=1",
+        ],
     ];
     for args in cases {
-        let output = Command::new(BIN).args(args).env_remove("RUST_LOG").output().unwrap();
+        let output = Command::new(BIN)
+            .args(args)
+            .env_remove("RUST_LOG")
+            .output()
+            .unwrap();
         assert_eq!(output.status.code(), Some(2), "{args:?}");
         let stderr = String::from_utf8(output.stderr).unwrap();
         assert_eq!(stderr.trim().lines().count(), 1, "{args:?}: {stderr}");
@@ -40,7 +52,14 @@ fn an_unknown_flag_value_is_refused_by_the_parser() {
 #[tokio::test]
 async fn serve_with_the_emulator_reports_serving_and_stops_on_sigterm() {
     let mut child = Command::new(BIN)
-        .args(["serve", "--emulator", "--listen", "127.0.0.1:0", "--log-format", "json"])
+        .args([
+            "serve",
+            "--emulator",
+            "--listen",
+            "127.0.0.1:0",
+            "--log-format",
+            "json",
+        ])
         .env("RUST_LOG", "info")
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
@@ -58,9 +77,14 @@ async fn serve_with_the_emulator_reports_serving_and_stops_on_sigterm() {
     });
     let mut saw_emulator_warning = false;
     let addr = loop {
-        let line = lines_rx.recv_timeout(Duration::from_secs(30)).expect("a log line");
+        let line = lines_rx
+            .recv_timeout(Duration::from_secs(30))
+            .expect("a log line");
         let json: serde_json::Value = serde_json::from_str(&line).expect("JSON log line");
-        if json["message"].as_str().is_some_and(|m| m.contains("SIMULATED")) {
+        if json["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("SIMULATED"))
+        {
             saw_emulator_warning = json["level"] == "WARN";
         }
         if json["message"] == "serving gRPC" {
@@ -100,6 +124,8 @@ struct KillOnDrop(u32);
 
 impl Drop for KillOnDrop {
     fn drop(&mut self) {
-        let _ = Command::new("kill").args(["-KILL", &self.0.to_string()]).status();
+        let _ = Command::new("kill")
+            .args(["-KILL", &self.0.to_string()])
+            .status();
     }
 }

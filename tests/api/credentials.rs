@@ -12,10 +12,17 @@ async fn missing_authorization_is_unauthenticated_naming_the_key() {
     for value in cases {
         let mut request = Request::new(set_cpf("proc-awaiting-document"));
         if let Some(value) = value {
-            request.metadata_mut().insert("authorization", value.parse().unwrap());
+            request
+                .metadata_mut()
+                .insert("authorization", value.parse().unwrap());
         }
 
-        let status = app.process.clone().set_process_document(request).await.unwrap_err();
+        let status = app
+            .process
+            .clone()
+            .set_process_document(request)
+            .await
+            .unwrap_err();
 
         let details = assert_status(
             &status,
@@ -26,8 +33,15 @@ async fn missing_authorization_is_unauthenticated_naming_the_key() {
                 upstream_code: None,
             },
         );
-        assert_eq!(details.error_info().unwrap().metadata["metadataKey"], "authorization");
-        assert!(status.message().contains("authorization"), "{}", status.message());
+        assert_eq!(
+            details.error_info().unwrap().metadata["metadataKey"],
+            "authorization"
+        );
+        assert!(
+            status.message().contains("authorization"),
+            "{}",
+            status.message()
+        );
     }
     assert!(app.requests().is_empty());
 }

@@ -2,12 +2,17 @@
 //! grpcurl and `buf curl` list, describe and decode error details.
 
 use prost::Message;
-use tonic_health::pb::{HealthCheckRequest, health_check_response::ServingStatus, health_client::HealthClient};
+use tonic_health::pb::{
+    HealthCheckRequest, health_check_response::ServingStatus, health_client::HealthClient,
+};
 use tonic_reflection::pb::{v1, v1alpha};
 
 use crate::helpers::spawn_app;
 
-const SERVICES: [&str; 2] = ["unico.identity.v1.ProcessService", "unico.identity.v1.DocumentService"];
+const SERVICES: [&str; 2] = [
+    "unico.identity.v1.ProcessService",
+    "unico.identity.v1.DocumentService",
+];
 
 #[tokio::test]
 async fn health_reports_serving_for_the_server_and_each_service() {
@@ -41,7 +46,11 @@ async fn reflect_v1(
         host: String::new(),
         message_request: Some(request),
     }]);
-    let mut inbound = client.server_reflection_info(outbound).await.unwrap().into_inner();
+    let mut inbound = client
+        .server_reflection_info(outbound)
+        .await
+        .unwrap()
+        .into_inner();
     inbound
         .message()
         .await
@@ -54,24 +63,34 @@ async fn reflect_v1(
 async fn reflection_v1_lists_both_services() {
     let app = spawn_app().await;
 
-    let answer = reflect_v1(&app, v1::server_reflection_request::MessageRequest::ListServices(String::new())).await;
+    let answer = reflect_v1(
+        &app,
+        v1::server_reflection_request::MessageRequest::ListServices(String::new()),
+    )
+    .await;
 
     let v1::server_reflection_response::MessageResponse::ListServicesResponse(list) = answer else {
         panic!("not a service list: {answer:?}");
     };
     let names: Vec<String> = list.service.into_iter().map(|s| s.name).collect();
     for service in SERVICES.iter().chain(&["grpc.health.v1.Health"]) {
-        assert!(names.iter().any(|n| n == service), "{service} missing from {names:?}");
+        assert!(
+            names.iter().any(|n| n == service),
+            "{service} missing from {names:?}"
+        );
     }
 }
 
 #[tokio::test]
 async fn reflection_v1alpha_lists_both_services_for_older_grpcurl() {
     let app = spawn_app().await;
-    let mut client = v1alpha::server_reflection_client::ServerReflectionClient::new(app.channel.clone());
+    let mut client =
+        v1alpha::server_reflection_client::ServerReflectionClient::new(app.channel.clone());
     let outbound = tokio_stream::iter([v1alpha::ServerReflectionRequest {
         host: String::new(),
-        message_request: Some(v1alpha::server_reflection_request::MessageRequest::ListServices(String::new())),
+        message_request: Some(
+            v1alpha::server_reflection_request::MessageRequest::ListServices(String::new()),
+        ),
     }]);
 
     let answer = client
@@ -85,7 +104,8 @@ async fn reflection_v1alpha_lists_both_services_for_older_grpcurl() {
         .and_then(|r| r.message_response)
         .unwrap();
 
-    let v1alpha::server_reflection_response::MessageResponse::ListServicesResponse(list) = answer else {
+    let v1alpha::server_reflection_response::MessageResponse::ListServicesResponse(list) = answer
+    else {
         panic!("not a service list");
     };
     for service in SERVICES {
@@ -96,20 +116,29 @@ async fn reflection_v1alpha_lists_both_services_for_older_grpcurl() {
 #[tokio::test]
 async fn reflection_describes_the_contract_with_comments_and_the_error_details() {
     let app = spawn_app().await;
-    for symbol in ["unico.identity.v1.ProcessService", "google.rpc.ErrorInfo", "google.rpc.BadRequest"] {
+    for symbol in [
+        "unico.identity.v1.ProcessService",
+        "google.rpc.ErrorInfo",
+        "google.rpc.BadRequest",
+    ] {
         let answer = reflect_v1(
             &app,
             v1::server_reflection_request::MessageRequest::FileContainingSymbol(symbol.into()),
         )
         .await;
-        let v1::server_reflection_response::MessageResponse::FileDescriptorResponse(files) = answer else {
+        let v1::server_reflection_response::MessageResponse::FileDescriptorResponse(files) = answer
+        else {
             panic!("{symbol} not resolved: {answer:?}");
         };
-        let file = prost_types::FileDescriptorProto::decode(files.file_descriptor_proto[0].as_slice()).unwrap();
+        let file =
+            prost_types::FileDescriptorProto::decode(files.file_descriptor_proto[0].as_slice())
+                .unwrap();
         if symbol.starts_with("unico") {
             let comments = file.source_code_info.unwrap().location;
             assert!(
-                comments.iter().any(|l| l.leading_comments().contains("SetProcessDocument sets")),
+                comments
+                    .iter()
+                    .any(|l| l.leading_comments().contains("SetProcessDocument sets")),
                 "grpcurl describe shows the proto comments"
             );
         }

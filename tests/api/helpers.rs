@@ -11,13 +11,16 @@ use unico_facade::{
     config::Settings,
     emulator::{Emulator, EmulatorConfig, FaultScript, RecordedRequest},
     pb::identity_v1::{
-        DuiType, SetProcessDocumentRequest, process_service_client::ProcessServiceClient,
+        DuiType, SetProcessDocumentRequest, document_service_client::DocumentServiceClient,
+        process_service_client::ProcessServiceClient,
     },
     upstream::UpstreamHosts,
 };
 
 /// The token the emulator accepts.
 pub const TOKEN: &str = "emulator-token";
+/// The API key the emulator accepts.
+pub const API_KEY: &str = "emulator-apikey";
 /// A valid CPF (check digits included) used throughout the tests.
 pub const CPF: &str = "52998224725";
 
@@ -26,6 +29,7 @@ pub struct TestApp {
     pub emulator: Emulator,
     pub channel: Channel,
     pub process: ProcessServiceClient<Channel>,
+    pub document: DocumentServiceClient<Channel>,
     stop: Option<oneshot::Sender<()>>,
     server: Option<JoinHandle<()>>,
 }
@@ -62,6 +66,8 @@ pub async fn spawn_app_with(customize: impl FnOnce(&mut Settings)) -> TestApp {
         addr,
         emulator,
         process: ProcessServiceClient::new(channel.clone()),
+        document: DocumentServiceClient::new(channel.clone())
+            .max_encoding_message_size(64 * 1024 * 1024),
         channel,
         stop: Some(stop),
         server: Some(server),
@@ -119,6 +125,45 @@ pub fn authorized<T>(message: T) -> Request<T> {
         .metadata_mut()
         .insert("authorization", format!("Bearer {TOKEN}").parse().unwrap());
     request
+}
+
+/// Wraps a message with the emulator's token and API key.
+pub fn authorized_with_key<T>(message: T) -> Request<T> {
+    let mut request = authorized(message);
+    request
+        .metadata_mut()
+        .insert("apikey", API_KEY.parse().unwrap());
+    request
+}
+
+/// A PNG of the given dimensions, padded with zeros to `total_len` bytes:
+/// the signature and IHDR chunk are all a header reader needs.
+pub fn png(width: u32, height: u32, total_len: usize) -> Vec<u8> {
+    let mut bytes = b"\x89PNG\r\n\x1a\n\x00\x00\x00\x0dIHDR".to_vec();
+    bytes.extend_from_slice(&width.to_be_bytes());
+    bytes.extend_from_slice(&height.to_be_bytes());
+    bytes.extend_from_slice(&[8, 2, 0, 0, 0, 0, 0, 0, 0]);
+    bytes.resize(total_len.max(bytes.len()), 0);
+    bytes
+}
+
+/// A baseline JPEG header (SOI, SOF0) of the given dimensions, padded.
+pub fn jpeg(width: u16, height: u16, total_len: usize) -> Vec<u8> {
+    let mut bytes = vec![0xFF, 0xD8, 0xFF, 0xC0, 0x00, 0x11, 0x08];
+    bytes.extend_from_slice(&height.to_be_bytes());
+    bytes.extend_from_slice(&width.to_be_bytes());
+    bytes.extend_from_slice(&[3, 1, 0x22, 0, 2, 0x11, 1, 3, 0x11, 1]);
+    bytes.resize(total_len.max(bytes.len()), 0);
+    bytes
+}
+
+/// A lossless WebP (VP8L) header of the given dimensions, padded.
+pub fn webp(width: u32, height: u32, total_len: usize) -> Vec<u8> {
+    let mut bytes = b"RIFF\0\0\0\0WEBPVP8L\0\0\0\0\x2f".to_vec();
+    let bits = (width - 1) | ((height - 1) << 14);
+    bytes.extend_from_slice(&bits.to_le_bytes());
+    bytes.resize(total_len.max(bytes.len()), 0);
+    bytes
 }
 
 /// A fault with an answer: status, JSON or text body, extra headers.

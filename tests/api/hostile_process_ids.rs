@@ -27,8 +27,16 @@ async fn hostile_ids_never_change_which_url_is_called() {
 
         let requests = app.requests();
         let sent = requests.last().expect("a request was sent");
-        assert_eq!(sent.raw_path, format!("/client/v1/process/{encoded}/document"), "{id:?}");
-        assert_eq!(sent.process_id.as_deref(), Some(id), "{id:?} decoded by the emulator");
+        assert_eq!(
+            sent.raw_path,
+            format!("/client/v1/process/{encoded}/document"),
+            "{id:?}"
+        );
+        assert_eq!(
+            sent.process_id.as_deref(),
+            Some(id),
+            "{id:?} decoded by the emulator"
+        );
         assert_eq!(sent.query, None, "{id:?}");
     }
 }

@@ -43,9 +43,16 @@ async fn the_upstream_receives_the_documented_request() {
     assert_eq!(sent.method, "POST");
     assert_eq!(sent.raw_path, "/client/v1/process/awaiting-curp/document");
     assert_eq!(sent.query, None);
-    assert_eq!(sent.header("authorization"), Some(format!("Bearer {TOKEN}").as_str()));
+    assert_eq!(
+        sent.header("authorization"),
+        Some(format!("Bearer {TOKEN}").as_str())
+    );
     assert_eq!(sent.header("content-type"), Some("application/json"));
-    assert_eq!(sent.header("apikey"), None, "the IDCloud API takes no APIKEY");
+    assert_eq!(
+        sent.header("apikey"),
+        None,
+        "the IDCloud API takes no APIKEY"
+    );
     assert_eq!(
         sent.json().expect("JSON body"),
         serde_json::json!({"duiType": "DUI_TYPE_MX_CURP", "duiValue": "GODE561231HDFABC09"})

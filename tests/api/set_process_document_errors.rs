@@ -18,8 +18,16 @@ async fn process_states_are_failed_preconditions_naming_the_process() {
         ("proc-document-set", "DOCUMENT_ALREADY_SET", "PROCESS_STATE"),
         ("proc-expired", "PROCESS_EXPIRED", "PROCESS_STATE"),
         ("proc-finished", "PROCESS_ALREADY_FINISHED", "PROCESS_STATE"),
-        ("proc-not-awaiting-document", "PROCESS_NOT_AWAITING_DOCUMENT", "PROCESS_STATE"),
-        ("proc-flow-requires-document", "FLOW_REQUIRES_DOCUMENT", "PROCESS_FLOW"),
+        (
+            "proc-not-awaiting-document",
+            "PROCESS_NOT_AWAITING_DOCUMENT",
+            "PROCESS_STATE",
+        ),
+        (
+            "proc-flow-requires-document",
+            "FLOW_REQUIRES_DOCUMENT",
+            "PROCESS_FLOW",
+        ),
     ];
     for (process_id, reason, kind) in cases {
         let status = app.set_document_of(process_id).await.unwrap_err();
@@ -41,9 +49,14 @@ async fn process_states_are_failed_preconditions_naming_the_process() {
 #[tokio::test]
 async fn a_second_document_on_the_same_process_is_refused() {
     let app = spawn_app().await;
-    app.set_document_of("proc-awaiting-document").await.expect("first call sets it");
+    app.set_document_of("proc-awaiting-document")
+        .await
+        .expect("first call sets it");
 
-    let status = app.set_document_of("proc-awaiting-document").await.unwrap_err();
+    let status = app
+        .set_document_of("proc-awaiting-document")
+        .await
+        .unwrap_err();
 
     assert_status(
         &status,
@@ -101,10 +114,17 @@ async fn upstream_field_errors_are_invalid_arguments_on_the_grpc_field() {
         ("process id is invalid", "PROCESS_ID_INVALID", "process_id"),
         ("dui_type is required", "DUI_TYPE_REQUIRED", "dui_type"),
         ("dui_value is required", "DUI_VALUE_REQUIRED", "dui_value"),
-        ("dui_value exceeds maximum length", "DUI_VALUE_TOO_LONG", "dui_value"),
+        (
+            "dui_value exceeds maximum length",
+            "DUI_VALUE_TOO_LONG",
+            "dui_value",
+        ),
     ];
     for (message, reason, field) in cases {
-        app.script(answer(400, &format!(r#"{{"code":3,"message":"{message}","details":[]}}"#)));
+        app.script(answer(
+            400,
+            &format!(r#"{{"code":3,"message":"{message}","details":[]}}"#),
+        ));
 
         let status = app.set_document_of("p-1").await.unwrap_err();
 
@@ -117,7 +137,10 @@ async fn upstream_field_errors_are_invalid_arguments_on_the_grpc_field() {
                 upstream_code: Some("3"),
             },
         );
-        assert_eq!(field_violations(&details), vec![(field.to_owned(), reason.to_owned())]);
+        assert_eq!(
+            field_violations(&details),
+            vec![(field.to_owned(), reason.to_owned())]
+        );
     }
 }
 
@@ -176,14 +199,18 @@ async fn rate_limiting_carries_the_retry_after_delay() {
 #[tokio::test]
 async fn retry_after_as_an_http_date_and_a_default_when_absent() {
     let app = spawn_app().await;
-    let in_a_minute = httpdate::fmt_http_date(std::time::SystemTime::now() + Duration::from_secs(60));
+    let in_a_minute =
+        httpdate::fmt_http_date(std::time::SystemTime::now() + Duration::from_secs(60));
     app.script(FaultScript {
         headers: vec![("retry-after".into(), in_a_minute)],
         ..answer(429, "")
     });
     let status = app.set_document_of("p-1").await.unwrap_err();
     let delay = status.get_error_details_delay();
-    assert!(delay > Duration::from_secs(55) && delay <= Duration::from_secs(60), "{delay:?}");
+    assert!(
+        delay > Duration::from_secs(55) && delay <= Duration::from_secs(60),
+        "{delay:?}"
+    );
 
     app.script(answer(429, ""));
     let status = app.set_document_of("p-1").await.unwrap_err();
@@ -208,7 +235,10 @@ impl RetryDelay for tonic::Status {
 async fn an_internal_upstream_failure_is_internal() {
     let app = spawn_app().await;
 
-    let status = app.set_document_of("proc-internal-error").await.unwrap_err();
+    let status = app
+        .set_document_of("proc-internal-error")
+        .await
+        .unwrap_err();
 
     assert_status(
         &status,
@@ -219,7 +249,10 @@ async fn an_internal_upstream_failure_is_internal() {
             upstream_code: Some("99999"),
         },
     );
-    assert!(!status.message().contains("Internal failure!"), "no raw upstream text");
+    assert!(
+        !status.message().contains("Internal failure!"),
+        "no raw upstream text"
+    );
 }
 
 #[tokio::test]
@@ -227,7 +260,10 @@ async fn gateway_failures_are_unavailable_whatever_the_body() {
     let app = spawn_app().await;
     let huge_page = format!("<html><body>{}</body></html>", "x".repeat(6 * 1024 * 1024));
     let cases = [
-        (502, "<html><body><h1>502 Bad Gateway</h1></body></html>".to_owned()),
+        (
+            502,
+            "<html><body><h1>502 Bad Gateway</h1></body></html>".to_owned(),
+        ),
         (503, huge_page),
         (504, String::new()),
     ];
@@ -324,7 +360,8 @@ async fn a_refused_connection_is_unavailable_and_safe_to_retry() {
     let app = spawn_app_with(|settings| {
         settings.upstream = unico_facade::config::UpstreamTarget::Vendor {
             environment: unico_facade::upstream::Environment::Sandbox,
-            hosts: unico_facade::upstream::UpstreamHosts::single(&format!("http://{closed}")).unwrap(),
+            hosts: unico_facade::upstream::UpstreamHosts::single(&format!("http://{closed}"))
+                .unwrap(),
         };
     })
     .await;
@@ -351,7 +388,10 @@ async fn a_dropped_connection_is_unavailable_without_a_retry_hint() {
         ..FaultScript::default()
     });
 
-    let status = app.set_document_of("proc-awaiting-document").await.unwrap_err();
+    let status = app
+        .set_document_of("proc-awaiting-document")
+        .await
+        .unwrap_err();
 
     let details = assert_status(
         &status,
@@ -362,7 +402,10 @@ async fn a_dropped_connection_is_unavailable_without_a_retry_hint() {
             upstream_code: None,
         },
     );
-    assert!(details.retry_info().is_none(), "the request may have been processed");
+    assert!(
+        details.retry_info().is_none(),
+        "the request may have been processed"
+    );
 }
 
 #[tokio::test]
@@ -376,7 +419,12 @@ async fn a_stalled_upstream_ends_in_deadline_exceeded_within_the_callers_deadlin
     request.set_timeout(millis(300));
 
     let started = std::time::Instant::now();
-    let status = app.process.clone().set_process_document(request).await.unwrap_err();
+    let status = app
+        .process
+        .clone()
+        .set_process_document(request)
+        .await
+        .unwrap_err();
 
     assert_status(
         &status,
@@ -398,7 +446,10 @@ async fn without_a_caller_deadline_the_configured_timeout_applies() {
         ..FaultScript::default()
     });
 
-    let status = app.set_document_of("proc-awaiting-document").await.unwrap_err();
+    let status = app
+        .set_document_of("proc-awaiting-document")
+        .await
+        .unwrap_err();
 
     assert_eq!(status.code(), Code::DeadlineExceeded);
 }

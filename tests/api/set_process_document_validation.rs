@@ -21,18 +21,50 @@ async fn each_local_rule_answers_like_the_upstream_without_calling_it() {
     let cases = [
         (request("", cpf, CPF), "process_id", "PROCESS_ID_INVALID"),
         (request("..", cpf, CPF), "process_id", "PROCESS_ID_INVALID"),
-        (request("a\tb", cpf, CPF), "process_id", "PROCESS_ID_INVALID"),
-        (request(&"p".repeat(10 * 1024), cpf, CPF), "process_id", "PROCESS_ID_TOO_LONG"),
+        (
+            request("a\tb", cpf, CPF),
+            "process_id",
+            "PROCESS_ID_INVALID",
+        ),
+        (
+            request(&"p".repeat(10 * 1024), cpf, CPF),
+            "process_id",
+            "PROCESS_ID_TOO_LONG",
+        ),
         (request("p", 0, CPF), "dui_type", "DUI_TYPE_REQUIRED"),
         (request("p", 42, CPF), "dui_type", "DUI_TYPE_INVALID"),
-        (request("p", DuiType::NgNin as i32, CPF), "dui_type", "DUI_TYPE_NOT_ACCEPTED"),
-        (request("p", DuiType::ArDni as i32, CPF), "dui_type", "DUI_TYPE_NOT_ACCEPTED"),
-        (request("p", DuiType::IdNik as i32, CPF), "dui_type", "DUI_TYPE_NOT_ACCEPTED"),
+        (
+            request("p", DuiType::NgNin as i32, CPF),
+            "dui_type",
+            "DUI_TYPE_NOT_ACCEPTED",
+        ),
+        (
+            request("p", DuiType::ArDni as i32, CPF),
+            "dui_type",
+            "DUI_TYPE_NOT_ACCEPTED",
+        ),
+        (
+            request("p", DuiType::IdNik as i32, CPF),
+            "dui_type",
+            "DUI_TYPE_NOT_ACCEPTED",
+        ),
         (request("p", cpf, ""), "dui_value", "DUI_VALUE_REQUIRED"),
         (request("p", cpf, "  "), "dui_value", "DUI_VALUE_REQUIRED"),
-        (request("p", cpf, &"1".repeat(321)), "dui_value", "DUI_VALUE_TOO_LONG"),
-        (request("p", cpf, "529.982.247-25"), "dui_value", "DUI_VALUE_FORMATTED"),
-        (request("p", cpf, "529 982 247 25"), "dui_value", "DUI_VALUE_FORMATTED"),
+        (
+            request("p", cpf, &"1".repeat(321)),
+            "dui_value",
+            "DUI_VALUE_TOO_LONG",
+        ),
+        (
+            request("p", cpf, "529.982.247-25"),
+            "dui_value",
+            "DUI_VALUE_FORMATTED",
+        ),
+        (
+            request("p", cpf, "529 982 247 25"),
+            "dui_value",
+            "DUI_VALUE_FORMATTED",
+        ),
     ];
     for (req, field, reason) in cases {
         let status = app.set_document(req).await.unwrap_err();
@@ -46,11 +78,21 @@ async fn each_local_rule_answers_like_the_upstream_without_calling_it() {
                 upstream_code: Some("3"),
             },
         );
-        assert_eq!(field_violations(&details), vec![(field.to_owned(), reason.to_owned())]);
+        assert_eq!(
+            field_violations(&details),
+            vec![(field.to_owned(), reason.to_owned())]
+        );
         assert_eq!(details.error_info().unwrap().metadata["origin"], "facade");
-        assert!(!status.message().contains("529"), "no personal data in {:?}", status.message());
+        assert!(
+            !status.message().contains("529"),
+            "no personal data in {:?}",
+            status.message()
+        );
     }
-    assert!(app.requests().is_empty(), "no request may reach the upstream");
+    assert!(
+        app.requests().is_empty(),
+        "no request may reach the upstream"
+    );
 }
 
 #[tokio::test]

@@ -16,7 +16,9 @@ async fn an_in_flight_call_finishes_during_shutdown() {
     let in_flight = tokio::spawn(async move {
         let mut client = client;
         client
-            .set_process_document(crate::helpers::authorized(set_cpf("proc-awaiting-document")))
+            .set_process_document(crate::helpers::authorized(set_cpf(
+                "proc-awaiting-document",
+            )))
             .await
     });
     // Wait until the upstream has the request, so the call is truly in flight.
@@ -27,6 +29,12 @@ async fn an_in_flight_call_finishes_during_shutdown() {
 
     app.stop().await;
 
-    let response = in_flight.await.unwrap().expect("the in-flight call completes");
-    assert_eq!(response.into_inner().process.unwrap().id, "proc-awaiting-document");
+    let response = in_flight
+        .await
+        .unwrap()
+        .expect("the in-flight call completes");
+    assert_eq!(
+        response.into_inner().process.unwrap().id,
+        "proc-awaiting-document"
+    );
 }

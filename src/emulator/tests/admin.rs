@@ -16,19 +16,26 @@ async fn faults_scripted_over_http_apply_and_can_be_cleared() {
             .body("{}")
     };
 
-    let scripted = send(client().post(format!("{base}/__emulator/faults")).json(&json!({
-        "endpoint": "create-document-process",
-        "status": 503,
-        "headers": [["retry-after", "1"]],
-        "times": 2,
-    })))
+    let scripted = send(
+        client()
+            .post(format!("{base}/__emulator/faults"))
+            .json(&json!({
+                "endpoint": "create-document-process",
+                "status": 503,
+                "headers": [["retry-after", "1"]],
+                "times": 2,
+            })),
+    )
     .await;
     let faulted = send(create()).await;
     let cleared = send(client().delete(format!("{base}/__emulator/faults"))).await;
     let normal = send(create()).await;
 
     assert_eq!(scripted.status, 204);
-    assert_eq!((faulted.status, faulted.header("retry-after")), (503, Some("1")));
+    assert_eq!(
+        (faulted.status, faulted.header("retry-after")),
+        (503, Some("1"))
+    );
     assert_eq!(cleared.status, 204);
     assert_eq!(normal.status, 400);
 }
@@ -40,6 +47,7 @@ async fn an_invalid_fault_script_is_refused() {
     let scripts = [
         "not json".to_owned(),
         json!({ "status": 42 }).to_string(),
+        json!({ "status": 101 }).to_string(),
         json!({ "status": 503, "headers": [["bad header", "x"]] }).to_string(),
         json!({ "endpoint": "elsewhere" }).to_string(),
         json!({ "delayMs": 10 }).to_string(),
@@ -68,10 +76,17 @@ async fn recorded_requests_are_listed_with_text_bodies_and_can_be_cleared() {
     let after = send(client().get(format!("{base}/__emulator/requests"))).await;
 
     let listed = listed.json();
-    assert_eq!(listed.as_array().map(Vec::len), Some(1), "admin calls are not recorded");
+    assert_eq!(
+        listed.as_array().map(Vec::len),
+        Some(1),
+        "admin calls are not recorded"
+    );
     assert_eq!(listed[0]["endpoint"], "set-process-document");
     assert_eq!(listed[0]["process_id"], "proc-expired");
-    assert_eq!(listed[0]["body"], r#"{"duiType":"DUI_TYPE_BR_CPF","duiValue":"1"}"#);
+    assert_eq!(
+        listed[0]["body"],
+        r#"{"duiType":"DUI_TYPE_BR_CPF","duiValue":"1"}"#
+    );
     assert_eq!(cleared.status, 204);
     assert_eq!(after.json(), json!([]));
 }
@@ -82,13 +97,17 @@ async fn the_fixture_list_shows_seeded_ids_and_current_states() {
     let base = emulator.base_url();
     send(
         client()
-            .post(format!("{base}/client/v1/process/proc-awaiting-document/document"))
+            .post(format!(
+                "{base}/client/v1/process/proc-awaiting-document/document"
+            ))
             .bearer_auth("emulator-token")
             .body(r#"{"duiType":"DUI_TYPE_BR_CPF","duiValue":"1"}"#),
     )
     .await;
 
-    let listed = send(client().get(format!("{base}/__emulator/processes"))).await.json();
+    let listed = send(client().get(format!("{base}/__emulator/processes")))
+        .await
+        .json();
 
     let processes = &listed["set-process-document"]["processes"];
     let state_of = |id: &str| {
@@ -97,7 +116,10 @@ async fn the_fixture_list_shows_seeded_ids_and_current_states() {
             .and_then(|all| all.iter().find(|p| p["processId"] == id))
             .map(|p| p["state"].clone())
     };
-    assert_eq!(state_of("proc-awaiting-document"), Some(json!("DOCUMENT_SET")));
+    assert_eq!(
+        state_of("proc-awaiting-document"),
+        Some(json!("DOCUMENT_SET"))
+    );
     assert_eq!(state_of("proc-expired"), Some(json!("EXPIRED")));
     let documents = &listed["create-document-process"]["documents"];
     assert_eq!(documents[0]["documentId"], "doc-seeded-cnh");
@@ -117,4 +139,29 @@ async fn unknown_admin_paths_are_not_recorded() {
 
     assert_eq!(reply.status, 404);
     assert!(emulator.requests().is_empty());
+}
+
+#[tokio::test]
+async fn serve_runs_a_standalone_emulator_until_shutdown() {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("binds");
+    let addr = listener.local_addr().expect("bound");
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(crate::emulator::serve(
+        listener,
+        crate::emulator::EmulatorConfig::default(),
+        async {
+            let _ = stopped.await;
+        },
+    ));
+
+    let reply = send(client().get(format!("http://{addr}/__emulator/processes"))).await;
+    let _ = stop.send(());
+
+    assert_eq!(reply.status, 200);
+    let served = tokio::time::timeout(std::time::Duration::from_secs(10), server)
+        .await
+        .expect("stops on the signal");
+    assert!(matches!(served, Ok(Ok(()))), "{served:?}");
 }

@@ -9,7 +9,10 @@ const CPF_BODY: &str = r#"{"duiType":"DUI_TYPE_BR_CPF","duiValue":"12345678901"}
 
 fn set_document_request(emulator: &Emulator, id: &str) -> reqwest::RequestBuilder {
     client()
-        .post(format!("{}/client/v1/process/{id}/document", emulator.base_url()))
+        .post(format!(
+            "{}/client/v1/process/{id}/document",
+            emulator.base_url()
+        ))
         .bearer_auth("emulator-token")
         .body(CPF_BODY)
 }
@@ -53,7 +56,11 @@ async fn a_scripted_answer_replaces_the_normal_one_for_times_calls() {
     }
     // The faulted calls did not reach the process: the third one sets the document.
     assert_eq!(third.status, 200);
-    assert_eq!(emulator.requests().len(), 3, "faulted calls are recorded too");
+    assert_eq!(
+        emulator.requests().len(),
+        3,
+        "faulted calls are recorded too"
+    );
 }
 
 #[tokio::test]
@@ -67,7 +74,10 @@ async fn a_json_body_gets_a_json_content_type() {
 
     let reply = set_document(&emulator, "proc-awaiting-document").await;
 
-    assert_eq!((reply.status, reply.header("content-type")), (502, Some("application/json")));
+    assert_eq!(
+        (reply.status, reply.header("content-type")),
+        (502, Some("application/json"))
+    );
 }
 
 #[tokio::test]
@@ -169,14 +179,20 @@ async fn a_dropped_connection_is_an_error_for_the_client() {
         ..FaultScript::default()
     });
 
-    let outcome = match set_document_request(&emulator, "proc-awaiting-document").send().await {
-        Ok(response) => response.bytes().await.map(|_| ()),
-        Err(error) => Err(error),
-    };
+    // HTTP/1.1: the connection closes before the head is written.
+    let error = set_document_request(&emulator, "proc-awaiting-document")
+        .send()
+        .await
+        .expect_err("the client sees the connection lost");
 
-    assert!(outcome.is_err(), "the client sees the connection lost");
+    assert!(error.is_request() && !error.is_timeout(), "{error:?}");
     // The next call is answered normally, and the dropped one never reached the process.
-    assert_eq!(set_document(&emulator, "proc-awaiting-document").await.status, 200);
+    assert_eq!(
+        set_document(&emulator, "proc-awaiting-document")
+            .await
+            .status,
+        200
+    );
     assert_eq!(emulator.requests().len(), 2);
 }
 
@@ -201,5 +217,33 @@ async fn shutdown_does_not_wait_for_a_scripted_delay() {
         Ok(response) => response.bytes().await.map(|_| ()),
         Err(error) => Err(error),
     };
-    assert!(outcome.is_err(), "the delayed call ends as a lost connection");
+    assert!(
+        outcome.is_err(),
+        "the delayed call ends as a lost connection"
+    );
+}
+
+#[tokio::test]
+async fn a_dropped_connection_resets_the_stream_over_http2() {
+    let emulator = start().await;
+    emulator.script_fault(FaultScript {
+        drop_connection: true,
+        ..FaultScript::default()
+    });
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let h2 = reqwest::Client::builder()
+        .http2_prior_knowledge()
+        .build()
+        .expect("client builds");
+
+    let outcome = h2
+        .post(format!(
+            "{}/client/v1/process/proc-expired/document",
+            emulator.base_url()
+        ))
+        .body(CPF_BODY)
+        .send()
+        .await;
+
+    assert!(outcome.is_err(), "the client sees the stream reset");
 }

@@ -25,6 +25,8 @@ pub(super) async fn start_with(config: EmulatorConfig) -> Emulator {
 }
 
 pub(super) fn client() -> reqwest::Client {
+    // reqwest is built without a default crypto provider and insists on one even for http://.
+    let _ = rustls::crypto::ring::default_provider().install_default();
     reqwest::Client::builder().build().expect("client builds")
 }
 
@@ -60,7 +62,12 @@ pub(super) async fn send(request: reqwest::RequestBuilder) -> Reply {
 
 /// An HTTP/1.1 request written byte for byte, for paths a URL parser would normalise
 /// (`..`, `%2e%2e`); answers the status line's code and the body.
-pub(super) async fn raw_post(addr: SocketAddr, raw_path: &str, token: &str, body: &str) -> (u16, String) {
+pub(super) async fn raw_post(
+    addr: SocketAddr,
+    raw_path: &str,
+    token: &str,
+    body: &str,
+) -> (u16, String) {
     let mut stream = TcpStream::connect(addr).await.expect("connects");
     let request = format!(
         "POST {raw_path} HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {token}\r\n\

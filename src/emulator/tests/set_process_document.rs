@@ -67,23 +67,49 @@ async fn ids_with_the_awaiting_prefix_are_created_on_first_sight() {
 
     assert_eq!((first.status, other.status, again.status), (200, 200, 400));
     assert_eq!(first.json()["process"]["id"], "awaiting-1");
-    assert_eq!(first.json()["process"]["person"]["duiType"], "DUI_TYPE_MX_CURP");
+    assert_eq!(
+        first.json()["process"]["person"]["duiType"],
+        "DUI_TYPE_MX_CURP"
+    );
 }
 
 #[tokio::test]
 async fn each_seeded_process_answers_its_documented_error() {
     let emulator = start().await;
     let cases = [
-        ("proc-document-set", 400, gateway_error(9, "document already set, cannot be modified")),
+        (
+            "proc-document-set",
+            400,
+            gateway_error(9, "document already set, cannot be modified"),
+        ),
         ("proc-expired", 400, gateway_error(9, "process expired")),
-        ("proc-finished", 400, gateway_error(9, "process already finished")),
-        ("proc-not-awaiting-document", 400, gateway_error(9, "process is not awaiting for document")),
-        ("proc-flow-requires-document", 400, gateway_error(9, "flow does not allow optional document")),
-        ("proc-internal-error", 500, gateway_error(99999, "Internal failure! Try again later")),
+        (
+            "proc-finished",
+            400,
+            gateway_error(9, "process already finished"),
+        ),
+        (
+            "proc-not-awaiting-document",
+            400,
+            gateway_error(9, "process is not awaiting for document"),
+        ),
+        (
+            "proc-flow-requires-document",
+            400,
+            gateway_error(9, "flow does not allow optional document"),
+        ),
+        (
+            "proc-internal-error",
+            500,
+            gateway_error(99999, "Internal failure! Try again later"),
+        ),
         (
             "no-such-process",
             404,
-            gateway_error(5, "error getting process: rpc error: code = NotFound desc = process not found"),
+            gateway_error(
+                5,
+                "error getting process: rpc error: code = NotFound desc = process not found",
+            ),
         ),
         ("proc-rate-limited", 429, String::new()),
     ];
@@ -103,26 +129,51 @@ async fn token_problems_answer_401_in_plain_text() {
         (None, "Jwt is missing"),
         (Some("Basic dXNlcjpwYXNz".to_owned()), "Jwt is missing"),
         (Some("Bearer ".to_owned()), "Jwt is missing"),
-        (Some("Bearer emulator-expired-token".to_owned()), "Jwt is expired"),
+        (
+            Some("Bearer emulator-expired-token".to_owned()),
+            "Jwt is expired",
+        ),
         (Some(expired_jwt), "Jwt is expired"),
-        (Some("Bearer not-a-jwt".to_owned()), "Jwt header is an invalid JSON"),
-        (Some("Bearer a.b.c".to_owned()), "Jwt header is an invalid JSON"),
+        (
+            Some("Bearer not-a-jwt".to_owned()),
+            "Jwt header is an invalid JSON",
+        ),
+        (
+            Some("Bearer a.b.c".to_owned()),
+            "Jwt header is an invalid JSON",
+        ),
     ];
     for (authorization, message) in cases {
-        let reply =
-            set_document_as(&emulator, "proc-awaiting-document", authorization.as_deref(), CPF_BODY)
-                .await;
-        assert_eq!((reply.status, reply.body.as_str()), (401, message), "{authorization:?}");
+        let reply = set_document_as(
+            &emulator,
+            "proc-awaiting-document",
+            authorization.as_deref(),
+            CPF_BODY,
+        )
+        .await;
+        assert_eq!(
+            (reply.status, reply.body.as_str()),
+            (401, message),
+            "{authorization:?}"
+        );
         assert_eq!(reply.header("content-type"), Some("text/plain"));
     }
     // None of them reached the process.
-    assert_eq!(set_document(&emulator, "proc-awaiting-document", CPF_BODY).await.status, 200);
+    assert_eq!(
+        set_document(&emulator, "proc-awaiting-document", CPF_BODY)
+            .await
+            .status,
+        200
+    );
 }
 
 #[tokio::test]
 async fn a_jwt_that_has_not_expired_is_accepted() {
     let emulator = start().await;
-    let token = format!("Bearer {}", jwt(&json!({ "exp": unix_now() + 3600, "scope": "*" })));
+    let token = format!(
+        "Bearer {}",
+        jwt(&json!({ "exp": unix_now() + 3600, "scope": "*" }))
+    );
 
     let reply = set_document_as(&emulator, "awaiting-jwt", Some(&token), CPF_BODY).await;
 
@@ -137,12 +188,30 @@ async fn body_problems_answer_code_3_with_the_documented_messages() {
         ("not json".to_owned(), "dui_type is required"),
         ("[1,2]".to_owned(), "dui_type is required"),
         ("{}".to_owned(), "dui_type is required"),
-        (r#"{"duiType":"","duiValue":"1"}"#.to_owned(), "dui_type is required"),
-        (r#"{"duiType":"DUI_TYPE_UNSPECIFIED","duiValue":"1"}"#.to_owned(), "dui_type is required"),
-        (r#"{"duiType":"DUI_TYPE_NG_NIN","duiValue":"1"}"#.to_owned(), "dui_type is invalid"),
-        (r#"{"duiType":7,"duiValue":"1"}"#.to_owned(), "dui_type is invalid"),
-        (r#"{"duiType":"DUI_TYPE_BR_CPF"}"#.to_owned(), "dui_value is required"),
-        (r#"{"duiType":"DUI_TYPE_BR_CPF","duiValue":"  "}"#.to_owned(), "dui_value is required"),
+        (
+            r#"{"duiType":"","duiValue":"1"}"#.to_owned(),
+            "dui_type is required",
+        ),
+        (
+            r#"{"duiType":"DUI_TYPE_UNSPECIFIED","duiValue":"1"}"#.to_owned(),
+            "dui_type is required",
+        ),
+        (
+            r#"{"duiType":"DUI_TYPE_NG_NIN","duiValue":"1"}"#.to_owned(),
+            "dui_type is invalid",
+        ),
+        (
+            r#"{"duiType":7,"duiValue":"1"}"#.to_owned(),
+            "dui_type is invalid",
+        ),
+        (
+            r#"{"duiType":"DUI_TYPE_BR_CPF"}"#.to_owned(),
+            "dui_value is required",
+        ),
+        (
+            r#"{"duiType":"DUI_TYPE_BR_CPF","duiValue":"  "}"#.to_owned(),
+            "dui_value is required",
+        ),
         (
             format!(r#"{{"duiType":"DUI_TYPE_BR_CPF","duiValue":"{long}"}}"#),
             "dui_value exceeds maximum length",
@@ -150,16 +219,31 @@ async fn body_problems_answer_code_3_with_the_documented_messages() {
     ];
     for (body, message) in cases {
         let reply = set_document(&emulator, "proc-awaiting-document", &body).await;
-        assert_eq!((reply.status, reply.body), (400, gateway_error(3, message)), "{body}");
+        assert_eq!(
+            (reply.status, reply.body),
+            (400, gateway_error(3, message)),
+            "{body}"
+        );
     }
-    let max = format!(r#"{{"dui_type":"DUI_TYPE_US_SSN","dui_value":"{}"}}"#, "é".repeat(320));
-    assert_eq!(set_document(&emulator, "proc-awaiting-document", &max).await.status, 200);
+    let max = format!(
+        r#"{{"dui_type":"DUI_TYPE_US_SSN","dui_value":"{}"}}"#,
+        "é".repeat(320)
+    );
+    assert_eq!(
+        set_document(&emulator, "proc-awaiting-document", &max)
+            .await
+            .status,
+        200
+    );
 }
 
 #[tokio::test]
 async fn a_body_that_is_not_utf8_is_answered_like_any_bad_body() {
     let emulator = start().await;
-    let url = format!("{}/client/v1/process/proc-awaiting-document/document", emulator.base_url());
+    let url = format!(
+        "{}/client/v1/process/proc-awaiting-document/document",
+        emulator.base_url()
+    );
 
     let reply = send(
         client()
@@ -169,7 +253,10 @@ async fn a_body_that_is_not_utf8_is_answered_like_any_bad_body() {
     )
     .await;
 
-    assert_eq!((reply.status, reply.body), (400, gateway_error(3, "dui_type is required")));
+    assert_eq!(
+        (reply.status, reply.body),
+        (400, gateway_error(3, "dui_type is required"))
+    );
 }
 
 #[tokio::test]
@@ -182,16 +269,27 @@ async fn checks_run_token_then_body_then_process() {
     let empty_process = set_document(&emulator, "", CPF_BODY).await;
 
     assert_eq!(bad_token_and_body.status, 401);
-    assert_eq!(bad_body_and_process.body, gateway_error(3, "dui_type is required"));
-    assert_eq!(blank_process.body, gateway_error(3, "process id is invalid"));
-    assert_eq!(empty_process.body, gateway_error(3, "process id is invalid"));
+    assert_eq!(
+        bad_body_and_process.body,
+        gateway_error(3, "dui_type is required")
+    );
+    assert_eq!(
+        blank_process.body,
+        gateway_error(3, "process id is invalid")
+    );
+    assert_eq!(
+        empty_process.body,
+        gateway_error(3, "process id is invalid")
+    );
 }
 
 #[tokio::test]
 async fn hostile_process_ids_are_recorded_raw_and_decoded() {
     let emulator = start().await;
-    let not_found =
-        gateway_error(5, "error getting process: rpc error: code = NotFound desc = process not found");
+    let not_found = gateway_error(
+        5,
+        "error getting process: rpc error: code = NotFound desc = process not found",
+    );
     let cases = [
         ("..%2Fx", "../x", 404, not_found.clone()),
         ("..", "..", 404, not_found.clone()),
@@ -206,7 +304,7 @@ async fn hostile_process_ids_are_recorded_raw_and_decoded() {
             r#"{"process":{"id":"awaiting-€","person":{"duiType":"DUI_TYPE_BR_CPF","duiValue":"12345678901"}}}"#.to_owned(),
         ),
     ];
-    for (raw_id, decoded, status, body) in &cases {
+    for (raw_id, _, status, body) in &cases {
         let path = format!("/client/v1/process/{raw_id}/document");
         let reply = raw_post(emulator.local_addr(), &path, "emulator-token", CPF_BODY).await;
         assert_eq!((reply.0, &reply.1), (*status, body), "{raw_id}");
@@ -215,7 +313,10 @@ async fn hostile_process_ids_are_recorded_raw_and_decoded() {
     let recorded = emulator.requests();
     assert_eq!(recorded.len(), cases.len());
     for (request, (raw_id, decoded, ..)) in recorded.iter().zip(&cases) {
-        assert_eq!(request.raw_path, format!("/client/v1/process/{raw_id}/document"));
+        assert_eq!(
+            request.raw_path,
+            format!("/client/v1/process/{raw_id}/document")
+        );
         assert_eq!(request.process_id.as_deref(), Some(*decoded));
         assert_eq!(request.endpoint, Some(EmulatedEndpoint::SetProcessDocument));
     }
@@ -224,7 +325,10 @@ async fn hostile_process_ids_are_recorded_raw_and_decoded() {
 #[tokio::test]
 async fn what_was_sent_is_recorded() {
     let emulator = start().await;
-    let url = format!("{}/client/v1/process/proc-expired/document?trace=1", emulator.base_url());
+    let url = format!(
+        "{}/client/v1/process/proc-expired/document?trace=1",
+        emulator.base_url()
+    );
 
     send(
         client()
@@ -240,9 +344,17 @@ async fn what_was_sent_is_recorded() {
     assert_eq!(request.raw_path, "/client/v1/process/proc-expired/document");
     assert_eq!(request.query.as_deref(), Some("trace=1"));
     assert_eq!(request.process_id.as_deref(), Some("proc-expired"));
-    assert_eq!(request.header("authorization"), Some("Bearer emulator-token"));
+    assert_eq!(
+        request.header("authorization"),
+        Some("Bearer emulator-token")
+    );
     assert_eq!(request.header("X-REQUEST-ID"), Some("r-1"));
-    assert!(request.headers.iter().all(|(name, _)| name == &name.to_lowercase()));
+    assert!(
+        request
+            .headers
+            .iter()
+            .all(|(name, _)| name == &name.to_lowercase())
+    );
     assert_eq!(
         request.json(),
         Some(json!({ "duiType": "DUI_TYPE_BR_CPF", "duiValue": "12345678901" }))
@@ -257,9 +369,18 @@ async fn other_paths_and_methods_answer_like_the_gateway() {
     let get = send(client().get(format!("{base}/client/v1/process/x/document"))).await;
     let unknown = send(client().post(format!("{base}/client/v1/process/x/other"))).await;
 
-    assert_eq!((get.status, get.body), (405, gateway_error(12, "Method Not Allowed")));
-    assert_eq!(get.headers.get("allow").map(|v| v.as_bytes()), Some(&b"POST"[..]));
-    assert_eq!((unknown.status, unknown.body), (404, gateway_error(5, "Not Found")));
+    assert_eq!(
+        (get.status, get.body),
+        (405, gateway_error(12, "Method Not Allowed"))
+    );
+    assert_eq!(
+        get.headers.get("allow").map(|v| v.as_bytes()),
+        Some(&b"POST"[..])
+    );
+    assert_eq!(
+        (unknown.status, unknown.body),
+        (404, gateway_error(5, "Not Found"))
+    );
     let endpoints: Vec<_> = emulator.requests().iter().map(|r| r.endpoint).collect();
     assert_eq!(endpoints, [None, None]);
 }

@@ -1,8 +1,7 @@
-//! Request → domain: checks what the upstream would reject, before any
-//! upstream call, collecting every violation with its gRPC field path. The
-//! rules mirror the reference pages; `crate::status` gives each rule the
-//! reason and upstream code the vendor's rejection would have carried.
+//! SetProcessDocument: the process id, and an identifier of one of the three
+//! types the IDCloud endpoint accepts, without formatting symbols.
 
+use super::{Collector, FORMATTING_SYMBOLS, InvalidRequest, Rule, domain_dui_type};
 use crate::{
     domain::{DuiType, PROCESS_ID_MAX_CHARS, Personal, ProcessId, ProcessIdError},
     pb::identity_v1 as pb,
@@ -11,62 +10,6 @@ use crate::{
 
 /// The longest `duiValue` the IDCloud API accepts (set-process-document page).
 pub const DUI_VALUE_MAX_CHARS: usize = 320;
-
-/// Characters people type to format identifiers (`123.456.789-09`), which
-/// the vendor wants removed.
-const FORMATTING_SYMBOLS: &[char] = &['.', '-', '/', ' ', '(', ')', '_'];
-
-/// A broken rule. The set is closed so that the status table can give each
-/// one a stable reason.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Rule {
-    ProcessIdMissing,
-    ProcessIdTooLong,
-    ProcessIdMalformed,
-    DuiTypeMissing,
-    DuiTypeUnknown,
-    DuiTypeNotAccepted,
-    DuiValueMissing,
-    DuiValueTooLong,
-    DuiValueFormatted,
-}
-
-/// One field that breaks one rule. The description is English for
-/// developers and never quotes the value.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Violation {
-    pub field: &'static str,
-    pub rule: Rule,
-    pub description: String,
-}
-
-/// A request the facade refuses without calling the upstream.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{} invalid field(s)", violations.len())]
-pub struct InvalidRequest {
-    /// Never empty; in the order of the request's fields.
-    pub violations: Vec<Violation>,
-}
-
-#[derive(Default)]
-struct Collector(Vec<Violation>);
-
-impl Collector {
-    fn push(&mut self, field: &'static str, rule: Rule, description: impl Into<String>) {
-        self.0.push(Violation {
-            field,
-            rule,
-            description: description.into(),
-        });
-    }
-
-    fn finish<T>(self, value: Option<T>) -> Result<T, InvalidRequest> {
-        match value {
-            Some(value) if self.0.is_empty() => Ok(value),
-            _ => Err(InvalidRequest { violations: self.0 }),
-        }
-    }
-}
 
 /// The three types the set-process-document page accepts.
 const SET_DOCUMENT_TYPES: [DuiType; 3] = [DuiType::BrCpf, DuiType::MxCurp, DuiType::UsSsn];
@@ -79,7 +22,11 @@ pub fn set_process_document(
     let process_id = match ProcessId::parse(&request.process_id) {
         Ok(id) => Some(id),
         Err(ProcessIdError::Missing) => {
-            errors.push("process_id", Rule::ProcessIdMissing, "process_id is required");
+            errors.push(
+                "process_id",
+                Rule::ProcessIdMissing,
+                "process_id is required",
+            );
             None
         }
         Err(ProcessIdError::TooLong) => {
@@ -155,31 +102,6 @@ pub fn set_process_document(
     errors.finish(call)
 }
 
-/// The domain type of a contract enum value (`None` for UNSPECIFIED).
-pub fn domain_dui_type(value: pb::DuiType) -> Option<DuiType> {
-    Some(match value {
-        pb::DuiType::Unspecified => return None,
-        pb::DuiType::BrCpf => DuiType::BrCpf,
-        pb::DuiType::MxCurp => DuiType::MxCurp,
-        pb::DuiType::UsSsn => DuiType::UsSsn,
-        pb::DuiType::NgNin => DuiType::NgNin,
-        pb::DuiType::ArDni => DuiType::ArDni,
-        pb::DuiType::IdNik => DuiType::IdNik,
-    })
-}
-
-/// The contract enum value of a domain type.
-pub fn contract_dui_type(value: DuiType) -> pb::DuiType {
-    match value {
-        DuiType::BrCpf => pb::DuiType::BrCpf,
-        DuiType::MxCurp => pb::DuiType::MxCurp,
-        DuiType::UsSsn => pb::DuiType::UsSsn,
-        DuiType::NgNin => pb::DuiType::NgNin,
-        DuiType::ArDni => pb::DuiType::ArDni,
-        DuiType::IdNik => pb::DuiType::IdNik,
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -192,7 +114,7 @@ mod tests {
         }
     }
 
-    fn rules(result: Result<SetProcessDocument, InvalidRequest>) -> Vec<(&'static str, Rule)> {
+    fn rules(result: Result<SetProcessDocument, InvalidRequest>) -> Vec<(String, Rule)> {
         result
             .unwrap_err()
             .violations
@@ -214,18 +136,39 @@ mod tests {
         let cpf = pb::DuiType::BrCpf as i32;
         let long = "9".repeat(DUI_VALUE_MAX_CHARS + 1);
         let cases: Vec<(pb::SetProcessDocumentRequest, (&str, Rule))> = vec![
-            (request("", cpf, "1"), ("process_id", Rule::ProcessIdMissing)),
-            (request(&"p".repeat(10_000), cpf, "1"), ("process_id", Rule::ProcessIdTooLong)),
-            (request("..", cpf, "1"), ("process_id", Rule::ProcessIdMalformed)),
+            (
+                request("", cpf, "1"),
+                ("process_id", Rule::ProcessIdMissing),
+            ),
+            (
+                request(&"p".repeat(10_000), cpf, "1"),
+                ("process_id", Rule::ProcessIdTooLong),
+            ),
+            (
+                request("..", cpf, "1"),
+                ("process_id", Rule::ProcessIdMalformed),
+            ),
             (request("p", 0, "1"), ("dui_type", Rule::DuiTypeMissing)),
             (request("p", 99, "1"), ("dui_type", Rule::DuiTypeUnknown)),
-            (request("p", pb::DuiType::NgNin as i32, "1"), ("dui_type", Rule::DuiTypeNotAccepted)),
+            (
+                request("p", pb::DuiType::NgNin as i32, "1"),
+                ("dui_type", Rule::DuiTypeNotAccepted),
+            ),
             (request("p", cpf, ""), ("dui_value", Rule::DuiValueMissing)),
-            (request("p", cpf, &long), ("dui_value", Rule::DuiValueTooLong)),
-            (request("p", cpf, "529.982.247-25"), ("dui_value", Rule::DuiValueFormatted)),
+            (
+                request("p", cpf, &long),
+                ("dui_value", Rule::DuiValueTooLong),
+            ),
+            (
+                request("p", cpf, "529.982.247-25"),
+                ("dui_value", Rule::DuiValueFormatted),
+            ),
         ];
         for (req, expected) in cases {
-            assert_eq!(rules(set_process_document(&req)), vec![expected]);
+            assert_eq!(
+                rules(set_process_document(&req)),
+                vec![(expected.0.to_owned(), expected.1)]
+            );
         }
         assert!(set_process_document(&request("p", cpf, &"9".repeat(DUI_VALUE_MAX_CHARS))).is_ok());
     }
@@ -234,17 +177,22 @@ mod tests {
     fn several_violations_are_reported_together_in_field_order() {
         assert_eq!(
             rules(set_process_document(&request("", 0, ""))),
-            vec![
+            [
                 ("process_id", Rule::ProcessIdMissing),
                 ("dui_type", Rule::DuiTypeMissing),
                 ("dui_value", Rule::DuiValueMissing),
             ]
+            .map(|(field, rule)| (field.to_owned(), rule))
         );
     }
 
     #[test]
     fn descriptions_never_quote_the_value() {
         let err = set_process_document(&request("p", 1, "529.982.247-25")).unwrap_err();
-        assert!(err.violations.iter().all(|v| !v.description.contains("529")));
+        assert!(
+            err.violations
+                .iter()
+                .all(|v| !v.description.contains("529"))
+        );
     }
 }

@@ -1,0 +1,204 @@
+//! Request → domain: checks what the upstream would reject, before any
+//! upstream call, collecting every violation with its gRPC field path. The
+//! rules mirror the reference pages; `crate::status` gives each rule the
+//! reason and upstream code the vendor's rejection would have carried.
+//!
+//! - `process`: SetProcessDocument (IDCloud client API);
+//! - `document`: CreateDocumentProcess (ID API);
+//! - `identifiers`: identifier formats (CPF check digits, CURP, …) and the
+//!   other subject fields;
+//! - `image`: document images, read from their header only.
+
+mod document;
+mod identifiers;
+mod image;
+mod process;
+
+pub use document::{ImageLimits, MAX_FILES, create_document_process};
+pub use process::{DUI_VALUE_MAX_CHARS, set_process_document};
+
+use crate::{domain::DuiType, pb::identity_v1 as pb};
+
+/// Characters people type to format identifiers (`123.456.789-09`), which
+/// the vendor wants removed.
+pub(crate) const FORMATTING_SYMBOLS: &[char] = &['.', '-', '/', ' ', '(', ')', '_'];
+
+/// A broken rule. The set is closed so that the status table can give each
+/// one a stable reason.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Rule {
+    ProcessIdMissing,
+    ProcessIdTooLong,
+    ProcessIdMalformed,
+    DuiTypeMissing,
+    DuiTypeUnknown,
+    DuiTypeNotAccepted,
+    DuiValueMissing,
+    DuiValueTooLong,
+    DuiValueFormatted,
+    SubjectMissing,
+    SubjectDuiTypeMissing,
+    SubjectCodeMissing,
+    SubjectCodeInvalid,
+    SubjectNameInvalid,
+    SubjectGenderInvalid,
+    SubjectBirthDateInvalid,
+    SubjectEmailInvalid,
+    SubjectPhoneInvalid,
+    DocumentMissing,
+    PurposeInvalid,
+    AuthProcessIdInvalid,
+    CaptureMissing,
+    TooManyFiles,
+    ImageMissing,
+    ImageTooLarge,
+    ImageFormatUnsupported,
+    ImageUndecodable,
+    ImageResolutionTooLow,
+}
+
+impl Rule {
+    /// Every rule, for tables that must cover them all.
+    pub const ALL: [Rule; 28] = [
+        Rule::ProcessIdMissing,
+        Rule::ProcessIdTooLong,
+        Rule::ProcessIdMalformed,
+        Rule::DuiTypeMissing,
+        Rule::DuiTypeUnknown,
+        Rule::DuiTypeNotAccepted,
+        Rule::DuiValueMissing,
+        Rule::DuiValueTooLong,
+        Rule::DuiValueFormatted,
+        Rule::SubjectMissing,
+        Rule::SubjectDuiTypeMissing,
+        Rule::SubjectCodeMissing,
+        Rule::SubjectCodeInvalid,
+        Rule::SubjectNameInvalid,
+        Rule::SubjectGenderInvalid,
+        Rule::SubjectBirthDateInvalid,
+        Rule::SubjectEmailInvalid,
+        Rule::SubjectPhoneInvalid,
+        Rule::DocumentMissing,
+        Rule::PurposeInvalid,
+        Rule::AuthProcessIdInvalid,
+        Rule::CaptureMissing,
+        Rule::TooManyFiles,
+        Rule::ImageMissing,
+        Rule::ImageTooLarge,
+        Rule::ImageFormatUnsupported,
+        Rule::ImageUndecodable,
+        Rule::ImageResolutionTooLow,
+    ];
+}
+
+/// One field that breaks one rule. The description is English for
+/// developers and never quotes the value.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Violation {
+    /// The gRPC request's field path, e.g. `document.new_capture.files[1].data`.
+    pub field: String,
+    pub rule: Rule,
+    pub description: String,
+}
+
+/// A request the facade refuses without calling the upstream.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{} invalid field(s)", violations.len())]
+pub struct InvalidRequest {
+    /// Never empty; in the order of the request's fields.
+    pub violations: Vec<Violation>,
+}
+
+#[derive(Default)]
+pub(crate) struct Collector(Vec<Violation>);
+
+impl Collector {
+    pub(crate) fn push(&mut self, field: impl Into<String>, rule: Rule, description: impl Into<String>) {
+        self.0.push(Violation {
+            field: field.into(),
+            rule,
+            description: description.into(),
+        });
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    pub(crate) fn finish<T>(self, value: Option<T>) -> Result<T, InvalidRequest> {
+        match value {
+            Some(value) if self.0.is_empty() => Ok(value),
+            _ => Err(InvalidRequest { violations: self.0 }),
+        }
+    }
+}
+
+/// The domain type of a contract enum value (`None` for UNSPECIFIED).
+pub fn domain_dui_type(value: pb::DuiType) -> Option<DuiType> {
+    Some(match value {
+        pb::DuiType::Unspecified => return None,
+        pb::DuiType::BrCpf => DuiType::BrCpf,
+        pb::DuiType::MxCurp => DuiType::MxCurp,
+        pb::DuiType::UsSsn => DuiType::UsSsn,
+        pb::DuiType::NgNin => DuiType::NgNin,
+        pb::DuiType::ArDni => DuiType::ArDni,
+        pb::DuiType::IdNik => DuiType::IdNik,
+    })
+}
+
+/// The contract enum value of a domain type.
+pub fn contract_dui_type(value: DuiType) -> pb::DuiType {
+    match value {
+        DuiType::BrCpf => pb::DuiType::BrCpf,
+        DuiType::MxCurp => pb::DuiType::MxCurp,
+        DuiType::UsSsn => pb::DuiType::UsSsn,
+        DuiType::NgNin => pb::DuiType::NgNin,
+        DuiType::ArDni => pb::DuiType::ArDni,
+        DuiType::IdNik => pb::DuiType::IdNik,
+    }
+}
+
+
+#[cfg(test)]
+mod tests {
+    use super::Rule;
+
+    /// Fails to compile when a rule is added without being listed in `ALL`.
+    #[test]
+    fn all_lists_every_rule() {
+        for rule in Rule::ALL {
+            match rule {
+                Rule::ProcessIdMissing
+                | Rule::ProcessIdTooLong
+                | Rule::ProcessIdMalformed
+                | Rule::DuiTypeMissing
+                | Rule::DuiTypeUnknown
+                | Rule::DuiTypeNotAccepted
+                | Rule::DuiValueMissing
+                | Rule::DuiValueTooLong
+                | Rule::DuiValueFormatted
+                | Rule::SubjectMissing
+                | Rule::SubjectDuiTypeMissing
+                | Rule::SubjectCodeMissing
+                | Rule::SubjectCodeInvalid
+                | Rule::SubjectNameInvalid
+                | Rule::SubjectGenderInvalid
+                | Rule::SubjectBirthDateInvalid
+                | Rule::SubjectEmailInvalid
+                | Rule::SubjectPhoneInvalid
+                | Rule::DocumentMissing
+                | Rule::PurposeInvalid
+                | Rule::AuthProcessIdInvalid
+                | Rule::CaptureMissing
+                | Rule::TooManyFiles
+                | Rule::ImageMissing
+                | Rule::ImageTooLarge
+                | Rule::ImageFormatUnsupported
+                | Rule::ImageUndecodable
+                | Rule::ImageResolutionTooLow => {}
+            }
+        }
+        let unique: std::collections::HashSet<Rule> = Rule::ALL.into_iter().collect();
+        assert_eq!(unique.len(), Rule::ALL.len());
+    }
+}
