@@ -89,8 +89,7 @@ fn capture_body() -> Value {
     })
 }
 
-/// `capture_body` with the field at `pointer` replaced (or removed, for `Value::Null` marked
-/// `remove`).
+/// `body` with the field at JSON pointer `pointer` replaced, or removed when `value` is `None`.
 fn with(mut body: Value, pointer: &str, value: Option<Value>) -> Value {
     let (parent, key) = pointer.rsplit_once('/').expect("a pointer");
     let parent = body
