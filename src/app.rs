@@ -58,8 +58,11 @@ pub struct App {
 impl App {
     pub async fn build(settings: Settings) -> Result<Self, StartupError> {
         let (hosts, emulator) = match settings.upstream {
-            UpstreamTarget::EmbeddedEmulator => {
-                let emulator = Emulator::start(EmulatorConfig::default())
+            UpstreamTarget::EmbeddedEmulator { listen } => {
+                let emulator = Emulator::start(EmulatorConfig {
+                    listen,
+                    ..EmulatorConfig::default()
+                })
                     .await
                     .map_err(StartupError::Emulator)?;
                 tracing::warn!(

@@ -62,6 +62,11 @@ pub struct ServeArgs {
     #[arg(long, env = "UNICO_FACADE_EMULATOR")]
     pub emulator: bool,
 
+    /// Address of the embedded emulator (with --emulator), for its admin API
+    /// (`/__emulator/faults`, `/__emulator/requests`). Loopback only.
+    #[arg(long, env = "UNICO_FACADE_EMULATOR_LISTEN", default_value = "127.0.0.1:0")]
+    pub emulator_listen: SocketAddr,
+
     /// Longest time an upstream call may take when the caller sets no
     /// shorter deadline (e.g. `10s`, `1500ms`).
     #[arg(long, env = "UNICO_FACADE_UPSTREAM_TIMEOUT", default_value = "10s", value_parser = parse_duration)]
@@ -121,8 +126,8 @@ pub enum UpstreamTarget {
         environment: Environment,
         hosts: UpstreamHosts,
     },
-    /// An emulator the app starts on a loopback port.
-    EmbeddedEmulator,
+    /// An emulator the app starts on a loopback address.
+    EmbeddedEmulator { listen: SocketAddr },
 }
 
 /// Everything the app is built from.
@@ -170,6 +175,8 @@ pub enum ConfigError {
     Hosts(#[from] HostsError),
     #[error("--emulator cannot be combined with --idcloud-api-url or --id-api-url")]
     EmulatorWithOverrides,
+    #[error("--emulator-listen must be a loopback address: the emulator is not for other hosts")]
+    EmulatorNotLoopback,
     #[error("--max-request-bytes must at least fit two images of --max-image-bytes")]
     RequestLimitBelowImages,
 }
@@ -180,7 +187,12 @@ impl ServeArgs {
             if self.idcloud_api_url.is_some() || self.id_api_url.is_some() {
                 return Err(ConfigError::EmulatorWithOverrides);
             }
-            UpstreamTarget::EmbeddedEmulator
+            if !self.emulator_listen.ip().is_loopback() {
+                return Err(ConfigError::EmulatorNotLoopback);
+            }
+            UpstreamTarget::EmbeddedEmulator {
+                listen: self.emulator_listen,
+            }
         } else {
             let mut hosts = UpstreamHosts::for_environment(self.environment);
             if let Some(url) = &self.idcloud_api_url {

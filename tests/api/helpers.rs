@@ -235,3 +235,119 @@ pub async fn closed_port() -> SocketAddr {
 pub fn millis(ms: u64) -> Duration {
     Duration::from_millis(ms)
 }
+
+// ---- CreateDocumentProcess (DocumentService, ID API) ----------------------
+
+use unico_facade::pb::identity_v1::{
+    CreateDocumentProcessRequest, CreateDocumentProcessResponse, DocumentFile, DocumentSubmission,
+    NewCapture, Purpose, ReuseDocument, Subject, document_submission::Capture,
+};
+
+/// The biometric process for which the emulator answers 200 with a face match.
+pub const AUTH_FACE_MATCH: &str = "auth-face-match";
+
+/// A PNG the facade and the emulator accept: 1280 × 720, 2 KiB.
+pub fn small_png() -> Vec<u8> {
+    png(1280, 720, 2048)
+}
+
+/// `image` with every byte after its header (the first 64) replaced by a
+/// deterministic pseudo-random sequence, so that a corrupted or reordered
+/// upload cannot pass for the original.
+pub fn noisy(mut image: Vec<u8>, seed: u64) -> Vec<u8> {
+    let mut state = seed | 1;
+    for byte in image.iter_mut().skip(64) {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        *byte = state.to_le_bytes()[0];
+    }
+    image
+}
+
+/// A subject with only the required fields: the test CPF.
+pub fn cpf_subject() -> Subject {
+    Subject {
+        dui_type: DuiType::BrCpf as i32,
+        code: CPF.to_owned(),
+        ..Subject::default()
+    }
+}
+
+/// A new-capture request for the test CPF (purpose onboarding) with these images.
+pub fn new_capture(auth_process_id: &str, files: Vec<Vec<u8>>) -> CreateDocumentProcessRequest {
+    CreateDocumentProcessRequest {
+        subject: Some(cpf_subject()),
+        document: Some(DocumentSubmission {
+            purpose: Purpose::Onboarding as i32,
+            auth_process_id: auth_process_id.to_owned(),
+            capture: Some(Capture::NewCapture(NewCapture {
+                files: files
+                    .into_iter()
+                    .map(|data| DocumentFile { data: data.into() })
+                    .collect(),
+            })),
+        }),
+        subsidiary_id: String::new(),
+    }
+}
+
+/// A reuse request (purpose onboarding) of `document_id` by the test CPF.
+pub fn reuse(auth_process_id: &str, document_id: &str) -> CreateDocumentProcessRequest {
+    CreateDocumentProcessRequest {
+        subject: Some(cpf_subject()),
+        document: Some(DocumentSubmission {
+            purpose: Purpose::Onboarding as i32,
+            auth_process_id: auth_process_id.to_owned(),
+            capture: Some(Capture::Reuse(ReuseDocument {
+                document_id: document_id.to_owned(),
+            })),
+        }),
+        subsidiary_id: String::new(),
+    }
+}
+
+/// A valid new-capture request: the test CPF, one small PNG.
+pub fn valid_capture() -> CreateDocumentProcessRequest {
+    new_capture(AUTH_FACE_MATCH, vec![small_png()])
+}
+
+impl TestApp {
+    /// Calls CreateDocumentProcess with the emulator's token and API key.
+    pub async fn create_document(
+        &self,
+        request: CreateDocumentProcessRequest,
+    ) -> Result<CreateDocumentProcessResponse, Status> {
+        self.document
+            .clone()
+            .create_document_process(authorized_with_key(request))
+            .await
+            .map(tonic::Response::into_inner)
+    }
+}
+
+/// The images of an upstream create-document-process body, base64-decoded
+/// (standard alphabet, padded: anything else fails the test).
+pub fn sent_files(sent: &RecordedRequest) -> Vec<Vec<u8>> {
+    use base64::Engine as _;
+    let body = sent.json().expect("a JSON body");
+    body["document"]["files"]
+        .as_array()
+        .expect("document.files")
+        .iter()
+        .map(|file| {
+            let data = file["data"].as_str().expect("files[].data is a string");
+            base64::engine::general_purpose::STANDARD
+                .decode(data)
+                .expect("standard, padded base64")
+        })
+        .collect()
+}
+
+/// The `pt-BR` LocalizedMessage of a status, if any (any other locale fails).
+pub fn pt_br_message(details: &ErrorDetails) -> Option<String> {
+    details.localized_message().map(|m| {
+        assert_eq!(m.locale, "pt-BR");
+        m.message.clone()
+    })
+}
