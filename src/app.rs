@@ -10,7 +10,8 @@ use tokio_stream::wrappers::TcpListenerStream;
 use tonic::transport::Server;
 
 use crate::{
-    config::{Settings, UpstreamTarget},
+    config::{CredentialSettings, Settings, UpstreamTarget},
+    credentials::{CredentialSource, FacadeHeld, TokenProvider},
     emulator::{Emulator, EmulatorConfig},
     pb::{
         self,
@@ -85,6 +86,24 @@ impl App {
         let mut upstream_settings = UpstreamSettings::new(hosts);
         upstream_settings.connect_timeout = settings.connect_timeout;
         let upstream = UpstreamClient::new(upstream_settings)?;
+        let credentials = match settings.credentials {
+            CredentialSettings::PassThrough => CredentialSource::PassThrough,
+            CredentialSettings::FacadeHeld {
+                account,
+                api_key,
+                audience,
+                allow_caller_override,
+                policy,
+            } => {
+                let identity = upstream.hosts().identity().clone();
+                CredentialSource::FacadeHeld(Arc::new(FacadeHeld {
+                    tokens: TokenProvider::new(account, audience, identity, upstream.clone(), policy),
+                    api_key,
+                    allow_caller_override,
+                }))
+            }
+        };
+        tracing::info!(credentials = %credentials.describe(), "credentials mode");
 
         let listener =
             TcpListener::bind(settings.listen)
@@ -99,7 +118,7 @@ impl App {
         })?;
         let shared = Arc::new(Shared {
             upstream,
-            credentials: settings.credentials,
+            credentials,
             upstream_timeout: settings.upstream_timeout,
             image_limits: settings.image_limits,
         });

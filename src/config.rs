@@ -2,12 +2,19 @@
 //! turned into [`Settings`] that the app is built from. Tests build
 //! `Settings` directly instead of touching the process environment.
 
-use std::{net::SocketAddr, time::Duration};
+use std::{
+    net::SocketAddr,
+    path::{Path, PathBuf},
+    sync::Arc,
+    time::Duration,
+};
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
+use secrecy::SecretString;
+
 use crate::{
-    credentials::CredentialSource,
+    credentials::{RefreshPolicy, ServiceAccount, ServiceAccountError},
     upstream::{Environment, HostsError, UpstreamHosts},
     validation::{ImageLimits, MAX_FILES},
 };
@@ -27,6 +34,20 @@ pub enum Command {
     /// Serve only the emulator of the vendor's REST endpoints.
     Emulator(EmulatorArgs),
 }
+
+/// Whose credentials upstream calls carry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, ValueEnum)]
+pub enum CredentialMode {
+    /// The caller's `authorization` and `apikey` metadata.
+    #[default]
+    PassThrough,
+    /// The facade's own service account and API key.
+    FacadeHeld,
+}
+
+/// The environment variable holding the API key (facade-held mode). Not a
+/// flag: a secret on a command line is visible to every local user.
+pub const API_KEY_ENV: &str = "UNICO_API_KEY";
 
 /// How logs are written.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, ValueEnum)]
@@ -94,6 +115,49 @@ pub struct ServeArgs {
     #[arg(long, env = "UNICO_FACADE_MAX_REQUEST_BYTES")]
     pub max_request_bytes: Option<usize>,
 
+    /// Whose credentials upstream calls carry: the caller's metadata, or the
+    /// facade's own service account and API key.
+    #[arg(long, env = "UNICO_FACADE_CREDENTIALS", value_enum, default_value_t = CredentialMode::PassThrough)]
+    pub credentials: CredentialMode,
+
+    /// Service account name (facade-held credentials).
+    #[arg(long, env = "UNICO_SERVICE_ACCOUNT_NAME")]
+    pub service_account_name: Option<String>,
+
+    /// Tenant id of the service account (facade-held credentials).
+    #[arg(long, env = "UNICO_TENANT_ID")]
+    pub tenant_id: Option<String>,
+
+    /// Path of the service account's RS256 private key, PEM (facade-held
+    /// credentials). Read once at start.
+    #[arg(long, env = "UNICO_PRIVATE_KEY_FILE")]
+    pub private_key_file: Option<PathBuf>,
+
+    /// Path of a file holding the vendor API key (facade-held credentials);
+    /// alternatively set the UNICO_API_KEY environment variable.
+    #[arg(long, env = "UNICO_API_KEY_FILE")]
+    pub api_key_file: Option<PathBuf>,
+
+    /// In facade-held mode, let a caller that sends `authorization` metadata
+    /// use its own credentials instead of the facade's.
+    #[arg(long, env = "UNICO_FACADE_ALLOW_CALLER_CREDENTIALS")]
+    pub allow_caller_credentials: bool,
+
+    /// Base URL of the identity host that issues access tokens, overriding
+    /// the environment's.
+    #[arg(long, env = "UNICO_IDENTITY_URL")]
+    pub identity_url: Option<String>,
+
+    /// The `aud` of token assertions; defaults to the environment's identity
+    /// host (no trailing slash).
+    #[arg(long, env = "UNICO_TOKEN_AUDIENCE")]
+    pub token_audience: Option<String>,
+
+    /// Refresh the access token this long before it expires (at most half
+    /// its lifetime).
+    #[arg(long, env = "UNICO_FACADE_TOKEN_REFRESH_MARGIN", default_value = "5m", value_parser = parse_duration)]
+    pub token_refresh_margin: Duration,
+
     /// Log format.
     #[arg(long, env = "UNICO_FACADE_LOG_FORMAT", value_enum, default_value_t = LogFormat::Auto)]
     pub log_format: LogFormat,
@@ -130,6 +194,20 @@ pub enum UpstreamTarget {
     EmbeddedEmulator { listen: SocketAddr },
 }
 
+/// Where upstream credentials come from.
+#[derive(Debug, Clone, Default)]
+pub enum CredentialSettings {
+    #[default]
+    PassThrough,
+    FacadeHeld {
+        account: Arc<ServiceAccount>,
+        api_key: SecretString,
+        audience: String,
+        allow_caller_override: bool,
+        policy: RefreshPolicy,
+    },
+}
+
 /// Everything the app is built from.
 #[derive(Debug, Clone)]
 pub struct Settings {
@@ -137,7 +215,7 @@ pub struct Settings {
     pub upstream: UpstreamTarget,
     pub upstream_timeout: Duration,
     pub connect_timeout: Duration,
-    pub credentials: CredentialSource,
+    pub credentials: CredentialSettings,
     pub image_limits: ImageLimits,
     /// Largest gRPC request message decoded.
     pub max_request_bytes: usize,
@@ -161,7 +239,7 @@ impl Settings {
             },
             upstream_timeout: Duration::from_secs(10),
             connect_timeout: Duration::from_secs(3),
-            credentials: CredentialSource::PassThrough,
+            credentials: CredentialSettings::PassThrough,
             image_limits: ImageLimits::default(),
             max_request_bytes: default_max_request_bytes(&ImageLimits::default()),
         }
@@ -177,12 +255,30 @@ pub enum ConfigError {
     EmulatorWithOverrides,
     #[error("--emulator-listen must be a loopback address: the emulator is not for other hosts")]
     EmulatorNotLoopback,
+    #[error("facade-held credentials need {0}")]
+    MissingCredentialSetting(&'static str),
+    #[error(transparent)]
+    ServiceAccount(#[from] ServiceAccountError),
+    #[error("cannot read the API key file {path}: {source}")]
+    ApiKeyFile {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("--token-audience must not end with `/` (the vendor rejects it)")]
+    AudienceTrailingSlash,
     #[error("--max-request-bytes must at least fit two images of --max-image-bytes")]
     RequestLimitBelowImages,
 }
 
 impl ServeArgs {
+    /// The settings, with the API key taken from the process environment.
     pub fn settings(&self) -> Result<Settings, ConfigError> {
+        self.settings_with_api_key(std::env::var(API_KEY_ENV).ok())
+    }
+
+    /// The settings, with `api_key_env` standing for `UNICO_API_KEY`.
+    pub fn settings_with_api_key(&self, api_key_env: Option<String>) -> Result<Settings, ConfigError> {
         let upstream = if self.emulator {
             if self.idcloud_api_url.is_some() || self.id_api_url.is_some() {
                 return Err(ConfigError::EmulatorWithOverrides);
@@ -201,6 +297,9 @@ impl ServeArgs {
             if let Some(url) = &self.id_api_url {
                 hosts = hosts.with_id_api(url)?;
             }
+            if let Some(url) = &self.identity_url {
+                hosts = hosts.with_identity(url)?;
+            }
             UpstreamTarget::Vendor {
                 environment: self.environment,
                 hosts,
@@ -217,16 +316,66 @@ impl ServeArgs {
         if max_request_bytes < default_max_request_bytes(&image_limits) - REQUEST_OVERHEAD_BYTES {
             return Err(ConfigError::RequestLimitBelowImages);
         }
+        let credentials = self.credential_settings(api_key_env)?;
         Ok(Settings {
             listen: self.listen,
             upstream,
             upstream_timeout: self.upstream_timeout,
             connect_timeout: self.connect_timeout,
-            credentials: CredentialSource::PassThrough,
+            credentials,
             image_limits,
             max_request_bytes,
         })
     }
+
+    fn credential_settings(&self, api_key_env: Option<String>) -> Result<CredentialSettings, ConfigError> {
+        if self.credentials == CredentialMode::PassThrough {
+            return Ok(CredentialSettings::PassThrough);
+        }
+        let need = ConfigError::MissingCredentialSetting;
+        let name = self
+            .service_account_name
+            .as_deref()
+            .ok_or(need("--service-account-name"))?;
+        let tenant = self.tenant_id.as_deref().ok_or(need("--tenant-id"))?;
+        let key_path = self
+            .private_key_file
+            .as_deref()
+            .ok_or(need("--private-key-file"))?;
+        let account = ServiceAccount::load(name, tenant, key_path)?;
+        let api_key = match (&self.api_key_file, api_key_env) {
+            (Some(path), _) => read_secret_file(path)?,
+            (None, Some(key)) if !key.trim().is_empty() => key.trim().to_owned(),
+            (None, _) => return Err(need("--api-key-file or UNICO_API_KEY")),
+        };
+        let audience = match &self.token_audience {
+            Some(audience) if audience.ends_with('/') => return Err(ConfigError::AudienceTrailingSlash),
+            Some(audience) => audience.clone(),
+            None => self.environment.token_audience().to_owned(),
+        };
+        Ok(CredentialSettings::FacadeHeld {
+            account: Arc::new(account),
+            api_key: SecretString::from(api_key),
+            audience,
+            allow_caller_override: self.allow_caller_credentials,
+            policy: RefreshPolicy {
+                margin: self.token_refresh_margin,
+                ..RefreshPolicy::default()
+            },
+        })
+    }
+}
+
+fn read_secret_file(path: &Path) -> Result<String, ConfigError> {
+    let text = std::fs::read_to_string(path).map_err(|source| ConfigError::ApiKeyFile {
+        path: path.display().to_string(),
+        source,
+    })?;
+    let key = text.trim();
+    if key.is_empty() {
+        return Err(ConfigError::MissingCredentialSetting("a non-empty API key file"));
+    }
+    Ok(key.to_owned())
 }
 
 #[cfg(test)]

@@ -21,8 +21,8 @@ use tonic::{Code, Status};
 use tonic_types::{ErrorDetails, FieldViolation, LocalizedMessage, StatusExt};
 
 use crate::{
-    credentials::CredentialsError,
-    upstream::{Api, Endpoint, UpstreamError, VendorCode, VendorError},
+    credentials::{CredentialsError, Origin, TokenWaitError},
+    upstream::{Api, Endpoint, TokenError, UpstreamError, VendorCode, VendorError},
     validation::{InvalidRequest, Rule},
 };
 
@@ -42,12 +42,23 @@ pub enum FacadeError {
     #[error("{endpoint:?}: {error}")]
     Upstream {
         endpoint: Endpoint,
-        /// The resource the call was about (e.g. the process id), for
-        /// ResourceInfo and PreconditionFailure subjects. Never personal data.
-        resource_name: Option<String>,
+        /// Whose credentials the call carried.
+        origin: Origin,
+        context: CallContext,
         #[source]
         error: UpstreamError,
     },
+}
+
+/// What a failed upstream call was about, where the mapping depends on it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CallContext {
+    /// The resource (e.g. the process id), for ResourceInfo and
+    /// PreconditionFailure subjects. Never personal data.
+    pub resource_name: Option<String>,
+    /// The call reused a document: a document-structure error then points
+    /// at the caller's `document.reuse.document_id`, not at the facade.
+    pub reusing_document: bool,
 }
 
 /// Which extra detail a row adds to ErrorInfo.
@@ -69,6 +80,8 @@ pub enum Detail {
 /// What a vendor answer is matched on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Key {
+    /// The vendor code, when the call reused a document.
+    CodeWhenReusing(i64),
     /// The vendor code with this exact message (the IDCloud API reuses one
     /// code for several conditions and tells them apart by message only).
     CodeAndMessage(i64, &'static str),
@@ -120,7 +133,7 @@ const fn pt(mut r: VendorRow, message: &'static str) -> VendorRow {
 use Api::{Id, IdCloud};
 use Code::*;
 use Detail::{Field, Precondition, Resource, Retry, RetryIfHinted};
-use Key::{Code as C, CodeAndMessage as CM, Status as S, StatusAndMessage as SM};
+use Key::{Code as C, CodeAndMessage as CM, CodeWhenReusing as R, Status as S, StatusAndMessage as SM};
 
 const IDC: Option<Api> = Some(IdCloud);
 const ID: Option<Api> = Some(Id);
@@ -176,6 +189,10 @@ pub const VENDOR_ROWS: &[VendorRow] = &[
     row(ID, C(10506), InvalidArgument, "SELFIE_JWT_INVALID", Field("document.auth_process_id"), "the biometric capture is not a valid SDK JWT"),
     row(ID, C(10507), FailedPrecondition, "SELFIE_JWT_EXPIRED", Precondition("SELFIE_JWT"), "the biometric capture expired; capture again (10 minutes at most)"),
     row(ID, C(10508), FailedPrecondition, "SELFIE_JWT_ALREADY_USED", Precondition("SELFIE_JWT"), "the biometric capture was already used; capture again"),
+    // ---- ID API: on a reuse, the only caller input in `document` is the
+    // document id, so a structure error is about it (an unknown document, or
+    // another subject's).
+    row(ID, R(99989), InvalidArgument, "DOCUMENT_ID_INVALID", Field("document.reuse.document_id"), "document.reuse.document_id is not a reusable document of this subject"),
     // ---- ID API: codes only a malformed facade request can produce (the
     // facade always sends a body with a document and never sends useCase):
     // the caller is not at fault.
@@ -260,12 +277,13 @@ impl From<FacadeError> for Status {
     fn from(error: FacadeError) -> Self {
         let mapped = match &error {
             FacadeError::InvalidRequest(invalid) => local(invalid),
-            FacadeError::Credentials(missing) => credentials(*missing),
+            FacadeError::Credentials(error) => credentials(error),
             FacadeError::Upstream {
                 endpoint,
-                resource_name,
+                context,
+                origin,
                 error,
-            } => upstream(*endpoint, resource_name.as_deref(), error),
+            } => upstream(*endpoint, *origin, context, error),
         };
         let Mapped {
             code,
@@ -337,33 +355,117 @@ fn pt_br_message(api: Api, code: i64) -> Option<&'static str> {
         .and_then(|r| r.pt_br)
 }
 
-fn credentials(error: CredentialsError) -> Mapped {
-    let key = error.metadata_key();
-    let (reason, message) = match error {
-        CredentialsError::Missing { .. } => (
-            "CREDENTIALS_MISSING",
-            format!("missing `{key}` metadata: the vendor credential to forward"),
+fn credentials(error: &CredentialsError) -> Mapped {
+    let mut metadata = HashMap::from([("origin".to_owned(), "facade".to_owned())]);
+    let mut details = ErrorDetails::new();
+    let (code, reason, message) = match error {
+        CredentialsError::Missing { key } => {
+            metadata.insert("metadataKey".to_owned(), (*key).to_owned());
+            (
+                Unauthenticated,
+                "CREDENTIALS_MISSING",
+                format!("missing `{key}` metadata: the vendor credential to forward"),
+            )
+        }
+        CredentialsError::Malformed { key } => {
+            metadata.insert("metadataKey".to_owned(), (*key).to_owned());
+            (
+                Unauthenticated,
+                "CREDENTIALS_MALFORMED",
+                format!("`{key}` metadata cannot be sent as an HTTP header"),
+            )
+        }
+        // The facade's own credentials: never the caller's fault.
+        CredentialsError::Token(TokenWaitError::TimedOut) => (
+            DeadlineExceeded,
+            "UPSTREAM_TOKEN_TIMEOUT",
+            "no access token could be obtained within the call's deadline".to_owned(),
         ),
-        CredentialsError::Malformed { .. } => (
-            "CREDENTIALS_MALFORMED",
-            format!("`{key}` metadata cannot be sent as an HTTP header"),
-        ),
+        CredentialsError::Token(TokenWaitError::Failed(token)) => {
+            if let Some(code) = token.code() {
+                metadata.insert("tokenErrorCode".to_owned(), code.to_string());
+            }
+            if let Some(status) = token.http_status().filter(|s| *s > 0) {
+                metadata.insert("upstreamHttpStatus".to_owned(), status.to_string());
+            }
+            match token {
+                TokenError::Transient { .. } => {
+                    details.set_retry_info(Some(DEFAULT_RETRY_DELAY));
+                    (
+                        Unavailable,
+                        "UPSTREAM_TOKEN_UNAVAILABLE",
+                        "the vendor's token endpoint is unavailable".to_owned(),
+                    )
+                }
+                TokenError::Rejected { .. } => (
+                    Internal,
+                    "UPSTREAM_CREDENTIALS_REJECTED",
+                    "the vendor rejected the facade's service account".to_owned(),
+                ),
+            }
+        }
     };
     Mapped {
-        code: Unauthenticated,
+        code,
         message,
         reason,
-        metadata: HashMap::from([
-            ("origin".to_owned(), "facade".to_owned()),
-            ("metadataKey".to_owned(), key.to_owned()),
-        ]),
-        details: ErrorDetails::new(),
+        metadata,
+        details,
     }
 }
 
-fn upstream(endpoint: Endpoint, resource: Option<&str>, error: &UpstreamError) -> Mapped {
+/// Reasons that mean "these credentials were refused". With the caller's own
+/// credentials they stay UNAUTHENTICATED / PERMISSION_DENIED; with the
+/// facade's, the caller is not at fault: INTERNAL `UPSTREAM_CREDENTIALS_REJECTED`.
+const CREDENTIAL_REASONS: &[&str] = &[
+    "ACCESS_TOKEN_EXPIRED",
+    "ACCESS_TOKEN_INVALID",
+    "ACCESS_TOKEN_MISSING",
+    "ACCESS_TOKEN_REJECTED",
+    "API_KEY_MISSING",
+    "API_KEY_INVALID",
+    "ACTION_NOT_PERMITTED",
+];
+
+/// Whether an upstream answer rejects the access token itself, before the
+/// upstream acted: 401 on the IDCloud API, 403 with 10501/10502 on the ID API.
+pub fn rejects_access_token(api: Api, error: &UpstreamError) -> bool {
+    let Some(vendor) = error.vendor() else {
+        return false;
+    };
+    match api {
+        Api::IdCloud => vendor.http_status == 401,
+        Api::Id => matches!(
+            vendor.code.as_ref().and_then(VendorCode::as_number),
+            Some(10501 | 10502)
+        ),
+    }
+}
+
+fn upstream(
+    endpoint: Endpoint,
+    origin: Origin,
+    context: &CallContext,
+    error: &UpstreamError,
+) -> Mapped {
     match error {
-        UpstreamError::Vendor(vendor) => vendor_answer(endpoint, resource, vendor),
+        UpstreamError::Vendor(vendor) => {
+            let mut mapped = vendor_answer(endpoint, context, vendor);
+            if origin == Origin::Facade && CREDENTIAL_REASONS.contains(&mapped.reason) {
+                tracing::error!(
+                    route = endpoint.route(),
+                    upstream_reason = mapped.reason,
+                    http_status = vendor.http_status,
+                    vendor_code = vendor.code.as_ref().map(ToString::to_string),
+                    "the vendor rejected the facade's own credentials: check the API key and the service account"
+                );
+                mapped.code = Internal;
+                mapped.reason = "UPSTREAM_CREDENTIALS_REJECTED";
+                mapped.message = "the vendor rejected the facade's own credentials".to_owned();
+                mapped.details = ErrorDetails::new();
+            }
+            mapped
+        }
         other => transport(endpoint, other),
     }
 }
@@ -422,13 +524,18 @@ fn transport(endpoint: Endpoint, error: &UpstreamError) -> Mapped {
 }
 
 /// Finds the row for a vendor answer, in the documented precedence.
-pub fn find_row(api: Api, vendor: &VendorError) -> Option<&'static VendorRow> {
+pub fn find_row(api: Api, vendor: &VendorError, reusing: bool) -> Option<&'static VendorRow> {
     let number = vendor.code.as_ref().and_then(VendorCode::as_number);
     let message = vendor.message.as_deref().map(str::trim);
     let in_family = |r: &&VendorRow| r.api.is_none_or(|a| a == api);
     let rows = || VENDOR_ROWS.iter().filter(in_family);
     rows()
-        .find(|r| matches!(r.key, Key::CodeAndMessage(c, m) if Some(c) == number && Some(m) == message))
+        .find(|r| reusing && matches!(r.key, Key::CodeWhenReusing(c) if Some(c) == number))
+        .or_else(|| {
+            rows().find(|r| {
+                matches!(r.key, Key::CodeAndMessage(c, m) if Some(c) == number && Some(m) == message)
+            })
+        })
         .or_else(|| rows().find(|r| matches!(r.key, Key::Code(c) if Some(c) == number)))
         .or_else(|| {
             rows().find(|r| {
@@ -438,7 +545,7 @@ pub fn find_row(api: Api, vendor: &VendorError) -> Option<&'static VendorRow> {
         .or_else(|| rows().find(|r| matches!(r.key, Key::Status(s) if s == vendor.http_status)))
 }
 
-fn vendor_answer(endpoint: Endpoint, resource: Option<&str>, vendor: &VendorError) -> Mapped {
+fn vendor_answer(endpoint: Endpoint, context: &CallContext, vendor: &VendorError) -> Mapped {
     let mut metadata = HashMap::from([
         ("origin".to_owned(), "upstream".to_owned()),
         (
@@ -449,7 +556,7 @@ fn vendor_answer(endpoint: Endpoint, resource: Option<&str>, vendor: &VendorErro
     if let Some(code) = &vendor.code {
         metadata.insert("upstreamCode".to_owned(), code.to_string());
     }
-    let Some(row) = find_row(endpoint.api(), vendor) else {
+    let Some(row) = find_row(endpoint.api(), vendor, context.reusing_document) else {
         // The opaque fallback: say what is known, log enough to add a row.
         tracing::warn!(
             route = endpoint.route(),
@@ -478,7 +585,7 @@ fn vendor_answer(endpoint: Endpoint, resource: Option<&str>, vendor: &VendorErro
         );
     }
     let mut details = ErrorDetails::new();
-    let subject = resource.unwrap_or_default();
+    let subject = context.resource_name.as_deref().unwrap_or_default();
     match row.detail {
         Detail::None => {}
         Detail::Field(path) => {
@@ -565,20 +672,30 @@ mod tests {
 
     #[test]
     fn a_code_is_mapped_by_its_code_whatever_the_status() {
-        let row = find_row(Api::Id, &vendor(500, Some(20507), None)).unwrap();
+        let row = find_row(Api::Id, &vendor(500, Some(20507), None), false).unwrap();
         assert_eq!(row.reason, "SUBJECT_CODE_INVALID");
-        let row = find_row(Api::IdCloud, &vendor(200, Some(9), Some("process expired"))).unwrap();
+        let row = find_row(Api::IdCloud, &vendor(200, Some(9), Some("process expired")), false).unwrap();
         assert_eq!(row.reason, "PROCESS_EXPIRED");
+    }
+
+    #[test]
+    fn a_structure_error_on_a_reuse_is_the_callers_document_id() {
+        let answer = vendor(400, Some(99989), Some("The document is invalid."));
+        assert_eq!(find_row(Api::Id, &answer, true).unwrap().reason, "DOCUMENT_ID_INVALID");
+        assert_eq!(
+            find_row(Api::Id, &answer, false).unwrap().reason,
+            "UPSTREAM_REJECTED_FACADE_REQUEST"
+        );
     }
 
     #[test]
     fn the_family_decides_the_vocabulary() {
         // 3 means INVALID_ARGUMENT on IDCloud only; on the ID API it is unknown.
-        let row = find_row(Api::Id, &vendor(400, Some(3), Some("process expired"))).unwrap();
+        let row = find_row(Api::Id, &vendor(400, Some(3), Some("process expired")), false).unwrap();
         assert_eq!(row.reason, "UPSTREAM_INVALID_ARGUMENT");
         assert_eq!(row.key, Key::Status(400));
         assert!(
-            find_row(Api::IdCloud, &vendor(400, Some(20507), None))
+            find_row(Api::IdCloud, &vendor(400, Some(20507), None), false)
                 .unwrap()
                 .key
                 == Key::Status(400)
@@ -587,12 +704,13 @@ mod tests {
 
     #[test]
     fn unknown_code_falls_back_on_the_status_and_unknown_status_on_unknown() {
-        let row = find_row(Api::IdCloud, &vendor(503, Some(77), None)).unwrap();
+        let row = find_row(Api::IdCloud, &vendor(503, Some(77), None), false).unwrap();
         assert_eq!(row.code, Unavailable);
-        assert!(find_row(Api::IdCloud, &vendor(418, None, None)).is_none());
+        assert!(find_row(Api::IdCloud, &vendor(418, None, None), false).is_none());
         let status: Status = FacadeError::Upstream {
             endpoint: Endpoint::SetProcessDocument,
-            resource_name: None,
+            origin: Origin::Caller,
+            context: CallContext::default(),
             error: UpstreamError::Vendor(vendor(418, Some(12345), None)),
         }
         .into();

@@ -6,15 +6,17 @@ use prost_types::{ListValue, Struct, Value as PbValue, value::Kind};
 use serde_json::{Map, Value};
 use tonic::{Request, Response, Status};
 
-use super::{SharedState, call_budget, log_outcome};
+use tokio::time::Instant as Deadline;
+
+use super::{SharedState, call_budget, call_upstream, log_outcome};
 use crate::{
     domain::DocumentKind,
     pb::identity_v1::{
         self as pb, CreateDocumentProcessRequest, CreateDocumentProcessResponse,
         document_service_server::DocumentService,
     },
-    status::FacadeError,
-    upstream::{Api, CapturedDocument, DocumentProcess, Endpoint},
+    status::{CallContext, FacadeError},
+    upstream::{Api, Capture, CapturedDocument, DocumentProcess, Endpoint},
     validation,
 };
 
@@ -33,19 +35,24 @@ impl DocumentHandler {
         &self,
         request: Request<CreateDocumentProcessRequest>,
     ) -> Result<CreateDocumentProcessResponse, FacadeError> {
-        let credentials = self.shared.credentials.resolve(request.metadata(), Api::Id)?;
-        let budget = call_budget(request.metadata(), self.shared.upstream_timeout);
+        let deadline = Deadline::now() + call_budget(request.metadata(), self.shared.upstream_timeout);
+        self.shared.credentials.precheck(request.metadata(), Api::Id)?;
         let call = validation::create_document_process(request.get_ref(), &self.shared.image_limits)?;
-        let process = self
-            .shared
-            .upstream
-            .create_document_process(&credentials, &call, budget)
-            .await
-            .map_err(|error| FacadeError::Upstream {
-                endpoint: Endpoint::CreateDocumentProcess,
+        let (upstream, call) = (&self.shared.upstream, &call);
+        let process = call_upstream(
+            &self.shared,
+            request.metadata(),
+            Endpoint::CreateDocumentProcess,
+            CallContext {
                 resource_name: None,
-                error,
-            })?;
+                reusing_document: matches!(call.capture, Capture::Reuse { .. }),
+            },
+            deadline,
+            |credentials, budget| async move {
+                upstream.create_document_process(&credentials, call, budget).await
+            },
+        )
+        .await?;
         Ok(to_response(process))
     }
 }

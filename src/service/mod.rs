@@ -14,7 +14,15 @@ pub use process::ProcessHandler;
 use tonic::{Code, Status};
 use tonic_types::StatusExt;
 
-use crate::{credentials::CredentialSource, upstream::UpstreamClient, validation::ImageLimits};
+use tokio::time::Instant as Deadline;
+use tonic::metadata::MetadataMap;
+
+use crate::{
+    credentials::{CredentialSource, Origin},
+    status::{CallContext, FacadeError, rejects_access_token},
+    upstream::{Endpoint, UpstreamClient, UpstreamCredentials, UpstreamError},
+    validation::ImageLimits,
+};
 
 /// What every handler needs, shared behind one `Arc`.
 #[derive(Debug)]
@@ -28,6 +36,52 @@ pub struct Shared {
 }
 
 pub type SharedState = Arc<Shared>;
+
+/// Resolves the call's credentials and makes the upstream call before
+/// `deadline`. When the facade's own token is rejected (the upstream refused
+/// it before acting), the token is dropped, refreshed once and the call
+/// retried once; a second rejection is final.
+pub(crate) async fn call_upstream<T, F, Fut>(
+    shared: &Shared,
+    metadata: &MetadataMap,
+    endpoint: Endpoint,
+    context: CallContext,
+    deadline: Deadline,
+    call: F,
+) -> Result<T, FacadeError>
+where
+    F: Fn(UpstreamCredentials, std::time::Duration) -> Fut,
+    Fut: std::future::Future<Output = Result<T, UpstreamError>>,
+{
+    let api = endpoint.api();
+    let mut retried = false;
+    loop {
+        let remaining = deadline.saturating_duration_since(Deadline::now());
+        let resolved = shared.credentials.resolve(metadata, api, remaining).await?;
+        let remaining = deadline.saturating_duration_since(Deadline::now());
+        let error = match call(resolved.credentials.clone(), remaining).await {
+            Ok(value) => return Ok(value),
+            Err(error) => error,
+        };
+        let facade_token_rejected =
+            resolved.origin == Origin::Facade && rejects_access_token(api, &error);
+        if facade_token_rejected && !retried {
+            tracing::warn!(
+                route = endpoint.route(),
+                "the upstream rejected the facade's access token; refreshing it and retrying once"
+            );
+            shared.credentials.rejected(&resolved);
+            retried = true;
+            continue;
+        }
+        return Err(FacadeError::Upstream {
+            endpoint,
+            context,
+            origin: resolved.origin,
+            error,
+        });
+    }
+}
 
 /// Logs one line for a finished call: method, gRPC code, ErrorInfo reason,
 /// latency and, when the upstream answered, its status and code. Nothing

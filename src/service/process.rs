@@ -4,13 +4,15 @@ use std::time::Instant;
 
 use tonic::{Request, Response, Status};
 
-use super::{SharedState, call_budget, log_outcome};
+use tokio::time::Instant as Deadline;
+
+use super::{SharedState, call_budget, call_upstream, log_outcome};
 use crate::{
     pb::identity_v1::{
         self as pb, Person, Process, SetProcessDocumentRequest, SetProcessDocumentResponse,
         process_service_server::ProcessService,
     },
-    status::FacadeError,
+    status::{CallContext, FacadeError},
     upstream::{Api, Endpoint, ProcessWithDocument},
     validation::{self, contract_dui_type},
 };
@@ -30,22 +32,26 @@ impl ProcessHandler {
         &self,
         request: Request<SetProcessDocumentRequest>,
     ) -> Result<SetProcessDocumentResponse, FacadeError> {
-        let credentials = self
-            .shared
+        let deadline = Deadline::now() + call_budget(request.metadata(), self.shared.upstream_timeout);
+        self.shared
             .credentials
-            .resolve(request.metadata(), Api::IdCloud)?;
-        let budget = call_budget(request.metadata(), self.shared.upstream_timeout);
+            .precheck(request.metadata(), Api::IdCloud)?;
         let call = validation::set_process_document(request.get_ref())?;
-        let process = self
-            .shared
-            .upstream
-            .set_process_document(&credentials, &call, budget)
-            .await
-            .map_err(|error| FacadeError::Upstream {
-                endpoint: Endpoint::SetProcessDocument,
+        let (upstream, call) = (&self.shared.upstream, &call);
+        let process = call_upstream(
+            &self.shared,
+            request.metadata(),
+            Endpoint::SetProcessDocument,
+            CallContext {
                 resource_name: Some(call.process_id.to_string()),
-                error,
-            })?;
+                reusing_document: false,
+            },
+            deadline,
+            |credentials, budget| async move {
+                upstream.set_process_document(&credentials, call, budget).await
+            },
+        )
+        .await?;
         Ok(to_response(process))
     }
 }

@@ -75,6 +75,10 @@ impl UpstreamClient {
         &self.settings.hosts
     }
 
+    pub(crate) fn http(&self) -> &reqwest::Client {
+        &self.http
+    }
+
     /// POSTs a JSON body and decodes a JSON answer, all within `budget`.
     pub(crate) async fn post_json<T: DeserializeOwned>(
         &self,

@@ -27,6 +27,18 @@ impl Environment {
             Environment::Sandbox => "https://api.id.uat.unico.app",
         }
     }
+
+    fn identity(self) -> &'static str {
+        match self {
+            Environment::Production => "https://identity.acesso.io",
+            Environment::Sandbox => "https://identityhomolog.acesso.io",
+        }
+    }
+
+    /// The `aud` of token assertions: the identity host, no trailing slash.
+    pub fn token_audience(self) -> &'static str {
+        self.identity()
+    }
 }
 
 impl fmt::Display for Environment {
@@ -53,6 +65,8 @@ pub enum HostsError {
 pub struct UpstreamHosts {
     idcloud_api: Url,
     id_api: Url,
+    /// The identity host that issues access tokens (facade-held credentials).
+    identity: Url,
 }
 
 impl UpstreamHosts {
@@ -60,6 +74,7 @@ impl UpstreamHosts {
         Self {
             idcloud_api: Url::parse(environment.idcloud_api()).expect("preset URLs are valid"),
             id_api: Url::parse(environment.id_api()).expect("preset URLs are valid"),
+            identity: Url::parse(environment.identity()).expect("preset URLs are valid"),
         }
     }
 
@@ -68,7 +83,8 @@ impl UpstreamHosts {
         let url = parse_base("--upstream-url", base)?;
         Ok(Self {
             idcloud_api: url.clone(),
-            id_api: url,
+            id_api: url.clone(),
+            identity: url,
         })
     }
 
@@ -80,6 +96,15 @@ impl UpstreamHosts {
     pub fn with_id_api(mut self, base: &str) -> Result<Self, HostsError> {
         self.id_api = parse_base("--id-api-url", base)?;
         Ok(self)
+    }
+
+    pub fn with_identity(mut self, base: &str) -> Result<Self, HostsError> {
+        self.identity = parse_base("--identity-url", base)?;
+        Ok(self)
+    }
+
+    pub fn identity(&self) -> &Url {
+        &self.identity
     }
 
     pub fn idcloud_api(&self) -> &Url {
@@ -130,6 +155,8 @@ mod tests {
             "https://api.idcloud.uat.unico.app/"
         );
         assert_eq!(sandbox.id_api().as_str(), "https://api.id.uat.unico.app/");
+        assert_eq!(sandbox.identity().as_str(), "https://identityhomolog.acesso.io/");
+        assert_eq!(Environment::Production.token_audience(), "https://identity.acesso.io");
     }
 
     #[test]

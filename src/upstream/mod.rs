@@ -10,6 +10,7 @@ mod error;
 pub mod error_body;
 mod hosts;
 mod set_process_document;
+mod token;
 mod wire;
 
 pub use client::{ClientBuildError, UpstreamClient, UpstreamSettings};
@@ -19,4 +20,5 @@ pub use create_document_process::{
 pub use credentials::{CredentialsFormatError, UpstreamCredentials};
 pub use error::{Api, Endpoint, UpstreamError, VendorCode, VendorError};
 pub use hosts::{Environment, HostsError, UpstreamHosts};
+pub use token::{AccessToken, TokenError};
 pub use set_process_document::{DocumentOnProcess, ProcessWithDocument, SetProcessDocument};

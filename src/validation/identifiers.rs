@@ -82,14 +82,25 @@ fn is_curp(code: &str) -> bool {
 /// The longest name accepted; longer is not a person's name.
 pub const NAME_MAX_CHARS: usize = 200;
 
-/// Letters of any script (accents included), spaces, apostrophes, hyphens
-/// and dots, with at least one letter.
+/// Letters of any script, accents included whether precomposed (`é`) or
+/// combining (`e` + U+0301, as macOS and some keyboards send them), spaces,
+/// apostrophes, hyphens and dots, with at least one letter.
 pub fn is_valid_name(name: &str) -> bool {
     name.chars().count() <= NAME_MAX_CHARS
         && name.chars().any(char::is_alphabetic)
-        && name
-            .chars()
-            .all(|c| c.is_alphabetic() || matches!(c, ' ' | '\'' | '’' | '-' | '.'))
+        && name.chars().all(|c| {
+            c.is_alphabetic() || is_combining_mark(c) || matches!(c, ' ' | '\'' | '’' | '-' | '.')
+        })
+}
+
+/// The Unicode blocks of combining diacritical marks.
+fn is_combining_mark(c: char) -> bool {
+    matches!(c,
+        '\u{0300}'..='\u{036F}'
+        | '\u{1AB0}'..='\u{1AFF}'
+        | '\u{1DC0}'..='\u{1DFF}'
+        | '\u{20D0}'..='\u{20FF}'
+        | '\u{FE20}'..='\u{FE2F}')
 }
 
 /// `YYYY-MM-DD`, a real calendar date, not after `today`.
@@ -182,10 +193,10 @@ mod tests {
 
     #[test]
     fn names_allow_accents_apostrophes_and_hyphens() {
-        for name in ["Luke Skywalker", "João D'Ávila-Souza", "Zoë O’Neill Jr.", "李小龍"] {
+        for name in ["Luke Skywalker", "João D'Ávila-Souza", "Zoë O’Neill Jr.", "李小龍", "Jose\u{301} Conceic\u{327}a\u{303}o"] {
             assert!(is_valid_name(name), "{name}");
         }
-        for name in ["R2-D2", "<script>", "name@x", "   ", "a_b", &"a".repeat(201)] {
+        for name in ["R2-D2", "<script>", "name@x", "   ", "a_b", "\u{301}", &"a".repeat(201)] {
             assert!(!is_valid_name(name), "{name}");
         }
     }

@@ -1,10 +1,9 @@
-//! Where the credentials sent upstream come from. Today: pass-through, the
-//! caller's `authorization` (and, for the ID API, `apikey`) metadata. This is
-//! the seam where facade-held credentials (a service account and API key
-//! owned by the facade) plug in.
+//! Pass-through credentials: the caller's `authorization` (and, for the ID
+//! API, `apikey`) metadata, forwarded as the upstream headers.
 
 use tonic::metadata::MetadataMap;
 
+use super::CredentialsError;
 use crate::upstream::{Api, UpstreamCredentials};
 
 /// The metadata key holding the vendor access token.
@@ -12,45 +11,7 @@ pub const AUTHORIZATION_KEY: &str = "authorization";
 /// The metadata key holding the vendor API key (ID API only).
 pub const API_KEY_KEY: &str = "apikey";
 
-/// The caller did not supply usable credentials.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
-pub enum CredentialsError {
-    #[error("missing `{key}` metadata")]
-    Missing { key: &'static str },
-    #[error("`{key}` metadata is not a usable header value")]
-    Malformed { key: &'static str },
-}
-
-impl CredentialsError {
-    pub fn metadata_key(self) -> &'static str {
-        match self {
-            CredentialsError::Missing { key } | CredentialsError::Malformed { key } => key,
-        }
-    }
-}
-
-/// How credentials are obtained for upstream calls.
-#[derive(Debug, Clone, Default)]
-pub enum CredentialSource {
-    /// Forward the caller's own credentials.
-    #[default]
-    PassThrough,
-}
-
-impl CredentialSource {
-    /// The credentials for a call to `api`, from the caller's metadata.
-    pub fn resolve(
-        &self,
-        metadata: &MetadataMap,
-        api: Api,
-    ) -> Result<UpstreamCredentials, CredentialsError> {
-        match self {
-            CredentialSource::PassThrough => pass_through(metadata, api),
-        }
-    }
-}
-
-fn pass_through(metadata: &MetadataMap, api: Api) -> Result<UpstreamCredentials, CredentialsError> {
+pub(super) fn pass_through(metadata: &MetadataMap, api: Api) -> Result<UpstreamCredentials, CredentialsError> {
     let authorization = required(metadata, AUTHORIZATION_KEY)?;
     let api_key = match api {
         Api::Id => Some(required(metadata, API_KEY_KEY)?),
@@ -80,6 +41,10 @@ fn required<'a>(metadata: &'a MetadataMap, key: &'static str) -> Result<&'a str,
 mod tests {
     use super::*;
 
+    fn resolve(md: &MetadataMap, api: Api) -> Result<UpstreamCredentials, CredentialsError> {
+        pass_through(md, api)
+    }
+
     fn metadata(pairs: &[(&'static str, &str)]) -> MetadataMap {
         let mut map = MetadataMap::new();
         for (k, v) in pairs {
@@ -91,8 +56,7 @@ mod tests {
     #[test]
     fn idcloud_needs_only_the_token() {
         let md = metadata(&[("authorization", "Bearer t")]);
-        let creds = CredentialSource::PassThrough
-            .resolve(&md, Api::IdCloud)
+        let creds = resolve(&md, Api::IdCloud)
             .unwrap();
         assert!(!creds.has_api_key());
     }
@@ -101,15 +65,13 @@ mod tests {
     fn id_api_needs_the_api_key_too() {
         let md = metadata(&[("authorization", "Bearer t")]);
         assert_eq!(
-            CredentialSource::PassThrough
-                .resolve(&md, Api::Id)
+            resolve(&md, Api::Id)
                 .unwrap_err(),
             CredentialsError::Missing { key: "apikey" }
         );
         let md = metadata(&[("authorization", "Bearer t"), ("apikey", "k")]);
         assert!(
-            CredentialSource::PassThrough
-                .resolve(&md, Api::Id)
+            resolve(&md, Api::Id)
                 .unwrap()
                 .has_api_key()
         );
@@ -120,8 +82,7 @@ mod tests {
         for value in ["", "Bearer", "bearer  "] {
             let md = metadata(&[("authorization", value)]);
             assert_eq!(
-                CredentialSource::PassThrough
-                    .resolve(&md, Api::IdCloud)
+                resolve(&md, Api::IdCloud)
                     .unwrap_err(),
                 CredentialsError::Missing {
                     key: "authorization"
