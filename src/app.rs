@@ -64,8 +64,8 @@ impl App {
                     listen,
                     ..EmulatorConfig::default()
                 })
-                    .await
-                    .map_err(StartupError::Emulator)?;
+                .await
+                .map_err(StartupError::Emulator)?;
                 tracing::warn!(
                     emulator = %emulator.base_url(),
                     "EMULATOR MODE: every upstream answer is SIMULATED by the embedded emulator; \
@@ -97,7 +97,13 @@ impl App {
             } => {
                 let identity = upstream.hosts().identity().clone();
                 CredentialSource::FacadeHeld(Arc::new(FacadeHeld {
-                    tokens: TokenProvider::new(account, audience, identity, upstream.clone(), policy),
+                    tokens: TokenProvider::new(
+                        account,
+                        audience,
+                        identity,
+                        upstream.clone(),
+                        policy,
+                    ),
                     api_key,
                     allow_caller_override,
                 }))

@@ -27,6 +27,8 @@ pub struct Cli {
     pub command: Command,
 }
 
+// Built once at start-up: the size difference between variants is moot.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Serve the gRPC API (ProcessService, DocumentService, health, reflection).
@@ -85,7 +87,11 @@ pub struct ServeArgs {
 
     /// Address of the embedded emulator (with --emulator), for its admin API
     /// (`/__emulator/faults`, `/__emulator/requests`). Loopback only.
-    #[arg(long, env = "UNICO_FACADE_EMULATOR_LISTEN", default_value = "127.0.0.1:0")]
+    #[arg(
+        long,
+        env = "UNICO_FACADE_EMULATOR_LISTEN",
+        default_value = "127.0.0.1:0"
+    )]
     pub emulator_listen: SocketAddr,
 
     /// Longest time an upstream call may take when the caller sets no
@@ -183,6 +189,7 @@ fn parse_duration(value: &str) -> Result<Duration, String> {
 }
 
 /// Where upstream calls go.
+#[allow(clippy::large_enum_variant)] // built once at start-up
 #[derive(Debug, Clone)]
 pub enum UpstreamTarget {
     /// The vendor's hosts (or overrides of them).
@@ -278,7 +285,10 @@ impl ServeArgs {
     }
 
     /// The settings, with `api_key_env` standing for `UNICO_API_KEY`.
-    pub fn settings_with_api_key(&self, api_key_env: Option<String>) -> Result<Settings, ConfigError> {
+    pub fn settings_with_api_key(
+        &self,
+        api_key_env: Option<String>,
+    ) -> Result<Settings, ConfigError> {
         let upstream = if self.emulator {
             if self.idcloud_api_url.is_some() || self.id_api_url.is_some() {
                 return Err(ConfigError::EmulatorWithOverrides);
@@ -328,7 +338,10 @@ impl ServeArgs {
         })
     }
 
-    fn credential_settings(&self, api_key_env: Option<String>) -> Result<CredentialSettings, ConfigError> {
+    fn credential_settings(
+        &self,
+        api_key_env: Option<String>,
+    ) -> Result<CredentialSettings, ConfigError> {
         if self.credentials == CredentialMode::PassThrough {
             return Ok(CredentialSettings::PassThrough);
         }
@@ -349,7 +362,9 @@ impl ServeArgs {
             (None, _) => return Err(need("--api-key-file or UNICO_API_KEY")),
         };
         let audience = match &self.token_audience {
-            Some(audience) if audience.ends_with('/') => return Err(ConfigError::AudienceTrailingSlash),
+            Some(audience) if audience.ends_with('/') => {
+                return Err(ConfigError::AudienceTrailingSlash);
+            }
             Some(audience) => audience.clone(),
             None => self.environment.token_audience().to_owned(),
         };
@@ -373,7 +388,9 @@ fn read_secret_file(path: &Path) -> Result<String, ConfigError> {
     })?;
     let key = text.trim();
     if key.is_empty() {
-        return Err(ConfigError::MissingCredentialSetting("a non-empty API key file"));
+        return Err(ConfigError::MissingCredentialSetting(
+            "a non-empty API key file",
+        ));
     }
     Ok(key.to_owned())
 }
@@ -436,12 +453,18 @@ mod tests {
         let bad_url = serve(&["--idcloud-api-url", "not-a-url"]).unwrap();
         assert!(bad_url.settings().is_err());
         let small = serve(&["--max-request-bytes", "1000"]).unwrap();
-        assert!(matches!(small.settings(), Err(ConfigError::RequestLimitBelowImages)));
+        assert!(matches!(
+            small.settings(),
+            Err(ConfigError::RequestLimitBelowImages)
+        ));
     }
 
     #[test]
     fn the_request_limit_follows_the_image_limit() {
-        let settings = serve(&["--max-image-bytes", "1000000"]).unwrap().settings().unwrap();
+        let settings = serve(&["--max-image-bytes", "1000000"])
+            .unwrap()
+            .settings()
+            .unwrap();
         assert_eq!(settings.image_limits.max_bytes, 1_000_000);
         assert_eq!(settings.max_request_bytes, 2_000_000 + 64 * 1024);
         let default = serve(&[]).unwrap().settings().unwrap();

@@ -56,6 +56,9 @@ pub struct CallContext {
     /// The resource (e.g. the process id), for ResourceInfo and
     /// PreconditionFailure subjects. Never personal data.
     pub resource_name: Option<String>,
+    /// The subject of a PreconditionFailure when it is not the resource
+    /// (the biometric process behind a selfie-JWT condition).
+    pub precondition_subject: Option<String>,
     /// The call reused a document: a document-structure error then points
     /// at the caller's `document.reuse.document_id`, not at the facade.
     pub reusing_document: bool,
@@ -133,7 +136,9 @@ const fn pt(mut r: VendorRow, message: &'static str) -> VendorRow {
 use Api::{Id, IdCloud};
 use Code::*;
 use Detail::{Field, Precondition, Resource, Retry, RetryIfHinted};
-use Key::{Code as C, CodeAndMessage as CM, CodeWhenReusing as R, Status as S, StatusAndMessage as SM};
+use Key::{
+    Code as C, CodeAndMessage as CM, CodeWhenReusing as R, Status as S, StatusAndMessage as SM,
+};
 
 const IDC: Option<Api> = Some(IdCloud);
 const ID: Option<Api> = Some(Id);
@@ -193,6 +198,7 @@ pub const VENDOR_ROWS: &[VendorRow] = &[
     // document id, so a structure error is about it (an unknown document, or
     // another subject's).
     row(ID, R(99989), InvalidArgument, "DOCUMENT_ID_INVALID", Field("document.reuse.document_id"), "document.reuse.document_id is not a reusable document of this subject"),
+    row(ID, R(20068), InvalidArgument, "DOCUMENT_CAPTURE_MISSING", Field("document.reuse.document_id"), "document needs new_capture files or reuse.document_id"),
     // ---- ID API: codes only a malformed facade request can produce (the
     // facade always sends a body with a document and never sends useCase):
     // the caller is not at fault.
@@ -312,14 +318,17 @@ fn local(invalid: &InvalidRequest) -> Mapped {
             let mut violation = FieldViolation::new(&v.field, &v.description);
             violation.reason = (*reason).to_owned();
             violation.localized_message =
-                pt_br_message(*api, *code).map(|m| LocalizedMessage::new("pt-BR", m));
+                pt_br_message(*api, *code, reason).map(|m| LocalizedMessage::new("pt-BR", m));
             violation
         })
         .collect();
     // The first violation speaks for the whole request in ErrorInfo; each
     // one carries its own reason in BadRequest.
-    let (reason, api, upstream_code) = rows.first().copied().unwrap_or(("INVALID_REQUEST", IdCloud, 3));
-    if let Some(message) = pt_br_message(api, upstream_code) {
+    let (reason, api, upstream_code) =
+        rows.first()
+            .copied()
+            .unwrap_or(("INVALID_REQUEST", IdCloud, 3));
+    if let Some(message) = pt_br_message(api, upstream_code, reason) {
         details.set_localized_message("pt-BR", message);
     }
     details.set_bad_request(violations);
@@ -347,11 +356,13 @@ fn local_rule(rule: Rule) -> (&'static str, Api, i64) {
         .unwrap_or(("INVALID_REQUEST", IdCloud, 3))
 }
 
-/// The vendor's documented Portuguese message for a code, if it has one.
-fn pt_br_message(api: Api, code: i64) -> Option<&'static str> {
+/// The vendor's documented Portuguese message for the same condition, if it
+/// has one (only where the local reason is the vendor row's: a message about
+/// another field would mislead).
+fn pt_br_message(api: Api, code: i64, reason: &str) -> Option<&'static str> {
     VENDOR_ROWS
         .iter()
-        .find(|r| r.api == Some(api) && r.key == Key::Code(code))
+        .find(|r| r.api == Some(api) && r.key == Key::Code(code) && r.reason == reason)
         .and_then(|r| r.pt_br)
 }
 
@@ -585,7 +596,8 @@ fn vendor_answer(endpoint: Endpoint, context: &CallContext, vendor: &VendorError
         );
     }
     let mut details = ErrorDetails::new();
-    let subject = context.resource_name.as_deref().unwrap_or_default();
+    let resource = context.resource_name.as_deref().unwrap_or_default();
+    let subject = context.precondition_subject.as_deref().unwrap_or(resource);
     match row.detail {
         Detail::None => {}
         Detail::Field(path) => {
@@ -597,7 +609,7 @@ fn vendor_answer(endpoint: Endpoint, context: &CallContext, vendor: &VendorError
             details.add_precondition_failure_violation(kind, subject, row.summary);
         }
         Detail::Resource(kind) => {
-            details.set_resource_info(kind, subject, "", row.summary);
+            details.set_resource_info(kind, resource, "", row.summary);
         }
         Detail::Retry => {
             details.set_retry_info(Some(vendor.retry_after.unwrap_or(DEFAULT_RETRY_DELAY)));
@@ -647,11 +659,17 @@ mod tests {
         // A client branching on a reason must not care who refused the input.
         // (IDCloud reasons are told apart by message, not by the shared code 3.)
         for (rule, reason, api, code) in LOCAL_RULES.iter().filter(|(_, _, api, _)| *api == Id) {
-            let Some(row) = VENDOR_ROWS.iter().find(|r| r.api == Some(*api) && r.key == Key::Code(*code)) else {
+            let Some(row) = VENDOR_ROWS
+                .iter()
+                .find(|r| r.api == Some(*api) && r.key == Key::Code(*code))
+            else {
                 continue;
             };
             let same = row.reason == *reason
-                || matches!(rule, Rule::SubjectDuiTypeMissing | Rule::DocumentMissing | Rule::TooManyFiles);
+                || matches!(
+                    rule,
+                    Rule::SubjectDuiTypeMissing | Rule::DocumentMissing | Rule::TooManyFiles
+                );
             assert!(same, "{rule:?}: {reason} vs {}", row.reason);
         }
     }
@@ -674,14 +692,22 @@ mod tests {
     fn a_code_is_mapped_by_its_code_whatever_the_status() {
         let row = find_row(Api::Id, &vendor(500, Some(20507), None), false).unwrap();
         assert_eq!(row.reason, "SUBJECT_CODE_INVALID");
-        let row = find_row(Api::IdCloud, &vendor(200, Some(9), Some("process expired")), false).unwrap();
+        let row = find_row(
+            Api::IdCloud,
+            &vendor(200, Some(9), Some("process expired")),
+            false,
+        )
+        .unwrap();
         assert_eq!(row.reason, "PROCESS_EXPIRED");
     }
 
     #[test]
     fn a_structure_error_on_a_reuse_is_the_callers_document_id() {
         let answer = vendor(400, Some(99989), Some("The document is invalid."));
-        assert_eq!(find_row(Api::Id, &answer, true).unwrap().reason, "DOCUMENT_ID_INVALID");
+        assert_eq!(
+            find_row(Api::Id, &answer, true).unwrap().reason,
+            "DOCUMENT_ID_INVALID"
+        );
         assert_eq!(
             find_row(Api::Id, &answer, false).unwrap().reason,
             "UPSTREAM_REJECTED_FACADE_REQUEST"
@@ -691,7 +717,12 @@ mod tests {
     #[test]
     fn the_family_decides_the_vocabulary() {
         // 3 means INVALID_ARGUMENT on IDCloud only; on the ID API it is unknown.
-        let row = find_row(Api::Id, &vendor(400, Some(3), Some("process expired")), false).unwrap();
+        let row = find_row(
+            Api::Id,
+            &vendor(400, Some(3), Some("process expired")),
+            false,
+        )
+        .unwrap();
         assert_eq!(row.reason, "UPSTREAM_INVALID_ARGUMENT");
         assert_eq!(row.key, Key::Status(400));
         assert!(

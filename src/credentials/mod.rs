@@ -80,11 +80,17 @@ impl CredentialSource {
     /// What the mode is, for the start-up log: never a secret.
     pub fn describe(&self) -> String {
         match self {
-            CredentialSource::PassThrough => "pass-through (callers' authorization/apikey metadata)".to_owned(),
+            CredentialSource::PassThrough => {
+                "pass-through (callers' authorization/apikey metadata)".to_owned()
+            }
             CredentialSource::FacadeHeld(held) => format!(
                 "facade-held (service account {}, caller override {})",
                 held.tokens.issuer(),
-                if held.allow_caller_override { "allowed" } else { "off" }
+                if held.allow_caller_override {
+                    "allowed"
+                } else {
+                    "off"
+                }
             ),
         }
     }
@@ -125,12 +131,16 @@ impl CredentialSource {
             token.value.expose_secret(),
             Some(held.api_key.expose_secret()),
         )
-        .map_err(|_| CredentialsError::Token(TokenWaitError::Failed(
-            crate::upstream::TokenError::Rejected {
-                http_status: 0,
-                code: Some(crate::upstream::VendorCode::Text("unsendable-token".to_owned())),
-            },
-        )))?;
+        .map_err(|_| {
+            CredentialsError::Token(TokenWaitError::Failed(
+                crate::upstream::TokenError::Rejected {
+                    http_status: 0,
+                    code: Some(crate::upstream::VendorCode::Text(
+                        "unsendable-token".to_owned(),
+                    )),
+                },
+            ))
+        })?;
         Ok(Resolved {
             credentials,
             origin: Origin::Facade,
@@ -141,7 +151,8 @@ impl CredentialSource {
     /// The upstream rejected these credentials before acting: drop the
     /// facade's token so that the next resolve fetches a new one.
     pub fn rejected(&self, resolved: &Resolved) {
-        if let (CredentialSource::FacadeHeld(held), Some(generation)) = (self, resolved.generation) {
+        if let (CredentialSource::FacadeHeld(held), Some(generation)) = (self, resolved.generation)
+        {
             held.tokens.invalidate(generation);
         }
     }

@@ -11,7 +11,10 @@ pub const AUTHORIZATION_KEY: &str = "authorization";
 /// The metadata key holding the vendor API key (ID API only).
 pub const API_KEY_KEY: &str = "apikey";
 
-pub(super) fn pass_through(metadata: &MetadataMap, api: Api) -> Result<UpstreamCredentials, CredentialsError> {
+pub(super) fn pass_through(
+    metadata: &MetadataMap,
+    api: Api,
+) -> Result<UpstreamCredentials, CredentialsError> {
     let authorization = required(metadata, AUTHORIZATION_KEY)?;
     let api_key = match api {
         Api::Id => Some(required(metadata, API_KEY_KEY)?),
@@ -56,8 +59,7 @@ mod tests {
     #[test]
     fn idcloud_needs_only_the_token() {
         let md = metadata(&[("authorization", "Bearer t")]);
-        let creds = resolve(&md, Api::IdCloud)
-            .unwrap();
+        let creds = resolve(&md, Api::IdCloud).unwrap();
         assert!(!creds.has_api_key());
     }
 
@@ -65,16 +67,11 @@ mod tests {
     fn id_api_needs_the_api_key_too() {
         let md = metadata(&[("authorization", "Bearer t")]);
         assert_eq!(
-            resolve(&md, Api::Id)
-                .unwrap_err(),
+            resolve(&md, Api::Id).unwrap_err(),
             CredentialsError::Missing { key: "apikey" }
         );
         let md = metadata(&[("authorization", "Bearer t"), ("apikey", "k")]);
-        assert!(
-            resolve(&md, Api::Id)
-                .unwrap()
-                .has_api_key()
-        );
+        assert!(resolve(&md, Api::Id).unwrap().has_api_key());
     }
 
     #[test]
@@ -82,8 +79,7 @@ mod tests {
         for value in ["", "Bearer", "bearer  "] {
             let md = metadata(&[("authorization", value)]);
             assert_eq!(
-                resolve(&md, Api::IdCloud)
-                    .unwrap_err(),
+                resolve(&md, Api::IdCloud).unwrap_err(),
                 CredentialsError::Missing {
                     key: "authorization"
                 },

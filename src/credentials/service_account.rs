@@ -71,7 +71,11 @@ struct Claims<'a> {
 
 impl ServiceAccount {
     /// Reads the PEM private key at `path`.
-    pub fn load(account_name: &str, tenant_id: &str, path: &Path) -> Result<Self, ServiceAccountError> {
+    pub fn load(
+        account_name: &str,
+        tenant_id: &str,
+        path: &Path,
+    ) -> Result<Self, ServiceAccountError> {
         let shown = path.display().to_string();
         let pem = std::fs::read(path).map_err(|source| ServiceAccountError::Read {
             path: shown.clone(),
@@ -83,8 +87,14 @@ impl ServiceAccount {
         })
     }
 
-    pub fn from_pem(account_name: &str, tenant_id: &str, pem: &[u8]) -> Result<Self, ServiceAccountError> {
-        let valid = |s: &str| !s.trim().is_empty() && !s.contains('@') && !s.chars().any(char::is_whitespace);
+    pub fn from_pem(
+        account_name: &str,
+        tenant_id: &str,
+        pem: &[u8],
+    ) -> Result<Self, ServiceAccountError> {
+        let valid = |s: &str| {
+            !s.trim().is_empty() && !s.contains('@') && !s.chars().any(char::is_whitespace)
+        };
         if !valid(account_name) || !valid(tenant_id) {
             return Err(ServiceAccountError::BadName);
         }
@@ -108,7 +118,9 @@ impl ServiceAccount {
         // Sign once now: a key that parses but cannot sign fails at start.
         account
             .assertion("https://check.invalid", SystemTime::now())
-            .map_err(|_| ServiceAccountError::Malformed { path: String::new() })?;
+            .map_err(|_| ServiceAccountError::Malformed {
+                path: String::new(),
+            })?;
         Ok(account)
     }
 
@@ -121,7 +133,11 @@ impl ServiceAccount {
     }
 
     /// A fresh RS256 assertion with exactly `iss`, `aud`, `scope`, `iat`, `exp`.
-    pub fn assertion(&self, audience: &str, now: SystemTime) -> Result<SecretString, jsonwebtoken::errors::Error> {
+    pub fn assertion(
+        &self,
+        audience: &str,
+        now: SystemTime,
+    ) -> Result<SecretString, jsonwebtoken::errors::Error> {
         let iat = now.duration_since(UNIX_EPOCH).unwrap_or_default().as_secs();
         let spread = self.sequence.fetch_add(1, Ordering::Relaxed) % 60;
         let claims = Claims {

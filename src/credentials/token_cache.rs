@@ -349,7 +349,9 @@ pub fn hint(code: Option<&VendorCode>) -> &'static str {
         "1.2.7" => "an assertion was reused",
         "1.2.11" => "the service account is not active",
         "1.2.14" => "the service account lacks permissions",
-        "1.2.18" => "the service account is locked after too many invalid attempts: fix the key, then wait",
+        "1.2.18" => {
+            "the service account is locked after too many invalid attempts: fix the key, then wait"
+        }
         "1.2.19" => "impersonation (sub) is not allowed",
         "1.2.20" | "1.2.21" => "the assertion cannot be decoded",
         "1.2.22" => "the assertion has claims beyond iss, aud, scope, iat, exp",

@@ -70,7 +70,10 @@ mod tests {
 
     #[test]
     fn registry_and_short_names_are_both_read() {
-        assert_eq!(DocumentKind::from_upstream("unico.moja.dictionary.br.cnh.v2.Cnh"), Some(DocumentKind::Cnh));
+        assert_eq!(
+            DocumentKind::from_upstream("unico.moja.dictionary.br.cnh.v2.Cnh"),
+            Some(DocumentKind::Cnh)
+        );
         assert_eq!(DocumentKind::from_upstream("CNH"), Some(DocumentKind::Cnh));
         assert_eq!(DocumentKind::from_upstream("RG"), Some(DocumentKind::Rg));
         assert_eq!(DocumentKind::from_upstream("CIN"), Some(DocumentKind::Cin));

@@ -35,9 +35,13 @@ impl DocumentHandler {
         &self,
         request: Request<CreateDocumentProcessRequest>,
     ) -> Result<CreateDocumentProcessResponse, FacadeError> {
-        let deadline = Deadline::now() + call_budget(request.metadata(), self.shared.upstream_timeout);
-        self.shared.credentials.precheck(request.metadata(), Api::Id)?;
-        let call = validation::create_document_process(request.get_ref(), &self.shared.image_limits)?;
+        let deadline =
+            Deadline::now() + call_budget(request.metadata(), self.shared.upstream_timeout);
+        self.shared
+            .credentials
+            .precheck(request.metadata(), Api::Id)?;
+        let call =
+            validation::create_document_process(request.get_ref(), &self.shared.image_limits)?;
         let (upstream, call) = (&self.shared.upstream, &call);
         let process = call_upstream(
             &self.shared,
@@ -45,11 +49,15 @@ impl DocumentHandler {
             Endpoint::CreateDocumentProcess,
             CallContext {
                 resource_name: None,
+                // The biometric process is what a selfie-JWT condition is about.
+                precondition_subject: Some(call.auth_process_id.clone()),
                 reusing_document: matches!(call.capture, Capture::Reuse { .. }),
             },
             deadline,
             |credentials, budget| async move {
-                upstream.create_document_process(&credentials, call, budget).await
+                upstream
+                    .create_document_process(&credentials, call, budget)
+                    .await
             },
         )
         .await?;
@@ -142,7 +150,10 @@ mod tests {
             "numero": "12345678", "filiacao": ["A", "B"], "nested": {"x": 1.5, "ok": true, "none": null}
         });
         let s = to_struct(content.as_object().unwrap().clone());
-        assert_eq!(s.fields["numero"].kind, Some(Kind::StringValue("12345678".into())));
+        assert_eq!(
+            s.fields["numero"].kind,
+            Some(Kind::StringValue("12345678".into()))
+        );
         let Some(Kind::ListValue(list)) = &s.fields["filiacao"].kind else {
             panic!("list")
         };
@@ -172,7 +183,10 @@ mod tests {
         assert_eq!(response.status, 7);
         let document = response.document.unwrap();
         assert_eq!(document.r#type, pb::DocumentType::Unspecified as i32);
-        assert_eq!(document.type_name, "unico.moja.dictionary.br.future.v9.Future");
+        assert_eq!(
+            document.type_name,
+            "unico.moja.dictionary.br.future.v9.Future"
+        );
         assert_eq!(document.cpf_match, None);
         assert_eq!(document.face_match, Some(false));
     }

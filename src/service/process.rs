@@ -32,7 +32,8 @@ impl ProcessHandler {
         &self,
         request: Request<SetProcessDocumentRequest>,
     ) -> Result<SetProcessDocumentResponse, FacadeError> {
-        let deadline = Deadline::now() + call_budget(request.metadata(), self.shared.upstream_timeout);
+        let deadline =
+            Deadline::now() + call_budget(request.metadata(), self.shared.upstream_timeout);
         self.shared
             .credentials
             .precheck(request.metadata(), Api::IdCloud)?;
@@ -44,11 +45,13 @@ impl ProcessHandler {
             Endpoint::SetProcessDocument,
             CallContext {
                 resource_name: Some(call.process_id.to_string()),
-                reusing_document: false,
+                ..CallContext::default()
             },
             deadline,
             |credentials, budget| async move {
-                upstream.set_process_document(&credentials, call, budget).await
+                upstream
+                    .set_process_document(&credentials, call, budget)
+                    .await
             },
         )
         .await?;

@@ -78,7 +78,10 @@ impl fmt::Debug for CapturedDocument {
             .field("type_name", &self.type_name)
             .field("cpf_match", &self.cpf_match)
             .field("face_match", &self.face_match)
-            .field("content", &format_args!("<{} redacted fields>", self.content.len()))
+            .field(
+                "content",
+                &format_args!("<{} redacted fields>", self.content.len()),
+            )
             .field("file_urls", &self.file_urls.len())
             .finish()
     }
@@ -97,7 +100,13 @@ impl UpstreamClient {
             detail: e.to_string(),
         })?;
         let reply: wire::CreateDocumentProcessReply = self
-            .post_json(Endpoint::CreateDocumentProcess, url, credentials, body, budget)
+            .post_json(
+                Endpoint::CreateDocumentProcess,
+                url,
+                credentials,
+                body,
+                budget,
+            )
             .await?;
         Ok(reply.into_domain())
     }
@@ -127,7 +136,12 @@ pub(crate) fn encode_body(call: &CreateDocumentProcess) -> serde_json::Result<Ve
             purpose: call.purpose.as_upstream(),
             auth_process_id: &call.auth_process_id,
             files: match &call.capture {
-                Capture::NewImages(images) => Some(images.iter().map(|i| FileBody { data: Base64(i) }).collect()),
+                Capture::NewImages(images) => Some(
+                    images
+                        .iter()
+                        .map(|i| FileBody { data: Base64(i) })
+                        .collect(),
+                ),
                 Capture::Reuse { .. } => None,
             },
             document_id: match &call.capture {
@@ -269,7 +283,10 @@ mod tests {
         let image = Image::new(Bytes::from(vec![7u8; 800 * 1024]));
         let body = encode_body(&call(Capture::NewImages(vec![image.clone(), image]))).unwrap();
         assert!(body.capacity() >= body.len());
-        assert!(body.capacity() - body.len() < 2048, "no growth beyond the estimate");
+        assert!(
+            body.capacity() - body.len() < 2048,
+            "no growth beyond the estimate"
+        );
     }
 
     #[test]

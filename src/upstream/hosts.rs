@@ -155,8 +155,14 @@ mod tests {
             "https://api.idcloud.uat.unico.app/"
         );
         assert_eq!(sandbox.id_api().as_str(), "https://api.id.uat.unico.app/");
-        assert_eq!(sandbox.identity().as_str(), "https://identityhomolog.acesso.io/");
-        assert_eq!(Environment::Production.token_audience(), "https://identity.acesso.io");
+        assert_eq!(
+            sandbox.identity().as_str(),
+            "https://identityhomolog.acesso.io/"
+        );
+        assert_eq!(
+            Environment::Production.token_audience(),
+            "https://identity.acesso.io"
+        );
     }
 
     #[test]

@@ -20,5 +20,5 @@ pub use create_document_process::{
 pub use credentials::{CredentialsFormatError, UpstreamCredentials};
 pub use error::{Api, Endpoint, UpstreamError, VendorCode, VendorError};
 pub use hosts::{Environment, HostsError, UpstreamHosts};
-pub use token::{AccessToken, TokenError};
 pub use set_process_document::{DocumentOnProcess, ProcessWithDocument, SetProcessDocument};
+pub use token::{AccessToken, TokenError};

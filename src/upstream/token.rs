@@ -10,7 +10,9 @@ use reqwest::Url;
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 
-use super::{body::read_capped, client::UpstreamClient, error::VendorCode, error_body, hosts::endpoint_url};
+use super::{
+    body::read_capped, client::UpstreamClient, error::VendorCode, error_body, hosts::endpoint_url,
+};
 
 /// A token answer is a few hundred bytes; more is not a token answer.
 const MAX_TOKEN_BODY_BYTES: usize = 64 * 1024;
@@ -106,11 +108,12 @@ impl UpstreamClient {
             .map_err(|_| transient("timed out".to_owned()))??;
 
         if status.is_success() {
-            let reply: TokenReply = serde_json::from_slice(&body).map_err(|_| TokenError::Transient {
-                detail: "unreadable token answer".to_owned(),
-                http_status: Some(status.as_u16()),
-                code: None,
-            })?;
+            let reply: TokenReply =
+                serde_json::from_slice(&body).map_err(|_| TokenError::Transient {
+                    detail: "unreadable token answer".to_owned(),
+                    http_status: Some(status.as_u16()),
+                    code: None,
+                })?;
             let expires_in = match reply.expires_in {
                 Some(serde_json::Value::Number(n)) => n.as_u64(),
                 Some(serde_json::Value::String(s)) => s.trim().parse().ok(),

@@ -38,15 +38,17 @@ pub fn create_document_process(
         }
     };
     let subsidiary_id = optional(&request.subsidiary_id).map(str::to_owned);
-    let call = subject.zip(document).map(|(subject, (purpose, auth_process_id, capture))| {
-        CreateDocumentProcess {
-            subject,
-            purpose,
-            auth_process_id,
-            capture,
-            subsidiary_id,
-        }
-    });
+    let call = subject
+        .zip(document)
+        .map(
+            |(subject, (purpose, auth_process_id, capture))| CreateDocumentProcess {
+                subject,
+                purpose,
+                auth_process_id,
+                capture,
+                subsidiary_id,
+            },
+        );
     errors.finish(call)
 }
 
@@ -56,7 +58,10 @@ fn optional(value: &str) -> Option<&str> {
 }
 
 fn check_subject(subject: &pb::Subject, errors: &mut Collector) -> Option<Subject> {
-    let dui_type = match pb::DuiType::try_from(subject.dui_type).ok().and_then(domain_dui_type) {
+    let dui_type = match pb::DuiType::try_from(subject.dui_type)
+        .ok()
+        .and_then(domain_dui_type)
+    {
         Some(t) => Some(t),
         None => {
             errors.push(
@@ -69,7 +74,11 @@ fn check_subject(subject: &pb::Subject, errors: &mut Collector) -> Option<Subjec
     };
     let code = subject.code.as_str();
     if code.trim().is_empty() {
-        errors.push("subject.code", Rule::SubjectCodeMissing, "subject.code is required");
+        errors.push(
+            "subject.code",
+            Rule::SubjectCodeMissing,
+            "subject.code is required",
+        );
     } else if let Some(dui_type) = dui_type {
         match identifiers::check_code(dui_type, code) {
             Ok(()) => {}
@@ -101,7 +110,11 @@ fn check_subject(subject: &pb::Subject, errors: &mut Collector) -> Option<Subjec
         Ok(pb::Gender::Male) => Some(Gender::Male),
         Ok(pb::Gender::Female) => Some(Gender::Female),
         Err(_) => {
-            errors.push("subject.gender", Rule::SubjectGenderInvalid, "subject.gender is not a known Gender");
+            errors.push(
+                "subject.gender",
+                Rule::SubjectGenderInvalid,
+                "subject.gender is not a known Gender",
+            );
             None
         }
     };
@@ -115,7 +128,11 @@ fn check_subject(subject: &pb::Subject, errors: &mut Collector) -> Option<Subjec
     }
     let email = optional(&subject.email);
     if email.is_some_and(|e| !identifiers::is_valid_email(e)) {
-        errors.push("subject.email", Rule::SubjectEmailInvalid, "subject.email is not a valid e-mail address");
+        errors.push(
+            "subject.email",
+            Rule::SubjectEmailInvalid,
+            "subject.email is not a valid e-mail address",
+        );
     }
     let phone = optional(&subject.phone);
     if phone.is_some_and(|p| !identifiers::is_valid_phone(p)) {
@@ -148,7 +165,11 @@ fn check_document(
         Ok(pb::Purpose::Onboarding) => Some(Purpose::Onboarding),
         Ok(pb::Purpose::Fgts) => Some(Purpose::Fgts),
         Ok(pb::Purpose::Unspecified) | Err(_) => {
-            errors.push("document.purpose", Rule::PurposeInvalid, "document.purpose is required and must be a known Purpose");
+            errors.push(
+                "document.purpose",
+                Rule::PurposeInvalid,
+                "document.purpose is required and must be a known Purpose",
+            );
             None
         }
     };
@@ -179,20 +200,30 @@ fn check_document(
                 errors.push(
                     "document.reuse.document_id",
                     Rule::CaptureMissing,
-                    format!("document.reuse.document_id is required, at most {ID_MAX_CHARS} characters"),
+                    format!(
+                        "document.reuse.document_id is required, at most {ID_MAX_CHARS} characters"
+                    ),
                 );
                 None
             }
         }
     };
-    Some((purpose?, is_sane_id(auth_process_id).then(|| auth_process_id.to_owned())?, capture?))
+    Some((
+        purpose?,
+        is_sane_id(auth_process_id).then(|| auth_process_id.to_owned())?,
+        capture?,
+    ))
 }
 
 fn is_sane_id(id: &str) -> bool {
     !id.trim().is_empty() && id.chars().count() <= ID_MAX_CHARS && !id.chars().any(char::is_control)
 }
 
-fn check_files(files: &[pb::DocumentFile], limits: &ImageLimits, errors: &mut Collector) -> Option<Capture> {
+fn check_files(
+    files: &[pb::DocumentFile],
+    limits: &ImageLimits,
+    errors: &mut Collector,
+) -> Option<Capture> {
     if files.is_empty() {
         errors.push(
             "document.new_capture.files",
@@ -217,15 +248,22 @@ fn check_files(files: &[pb::DocumentFile], limits: &ImageLimits, errors: &mut Co
             Err(problem) => problem,
         };
         let (rule, description) = match problem {
-            ImageProblem::Missing => (Rule::ImageMissing, "the image is missing or empty".to_owned()),
+            ImageProblem::Missing => (
+                Rule::ImageMissing,
+                "the image is missing or empty".to_owned(),
+            ),
             ImageProblem::TooLarge => (
                 Rule::ImageTooLarge,
                 format!("the image is larger than {} bytes", limits.max_bytes),
             ),
-            ImageProblem::UnsupportedFormat => {
-                (Rule::ImageFormatUnsupported, "the image is not PNG, JPEG or WebP".to_owned())
-            }
-            ImageProblem::Undecodable => (Rule::ImageUndecodable, "the image header cannot be read".to_owned()),
+            ImageProblem::UnsupportedFormat => (
+                Rule::ImageFormatUnsupported,
+                "the image is not PNG, JPEG or WebP".to_owned(),
+            ),
+            ImageProblem::Undecodable => (
+                Rule::ImageUndecodable,
+                "the image header cannot be read".to_owned(),
+            ),
             ImageProblem::ResolutionTooLow => (
                 Rule::ImageResolutionTooLow,
                 format!(
@@ -236,7 +274,8 @@ fn check_files(files: &[pb::DocumentFile], limits: &ImageLimits, errors: &mut Co
         };
         errors.push(field, rule, description);
     }
-    (errors.len() == before).then(|| Capture::NewImages(files.iter().map(|f| Image::new(f.data.clone())).collect()))
+    (errors.len() == before)
+        .then(|| Capture::NewImages(files.iter().map(|f| Image::new(f.data.clone())).collect()))
 }
 
 #[cfg(test)]
@@ -285,7 +324,11 @@ mod tests {
         let PbCapture::NewCapture(capture) = request.document.unwrap().capture.unwrap() else {
             unreachable!()
         };
-        assert_eq!(images[0].bytes().as_ptr(), capture.files[0].data.as_ptr(), "no copy");
+        assert_eq!(
+            images[0].bytes().as_ptr(),
+            capture.files[0].data.as_ptr(),
+            "no copy"
+        );
         assert_eq!(call.subsidiary_id, None);
     }
 
@@ -294,15 +337,23 @@ mod tests {
         let mut request = valid();
         if let Some(PbCapture::NewCapture(c)) = &mut request.document.as_mut().unwrap().capture {
             c.files = vec![
-                pb::DocumentFile { data: Bytes::from(png(100, 100, 64)) },
+                pb::DocumentFile {
+                    data: Bytes::from(png(100, 100, 64)),
+                },
                 pb::DocumentFile { data: Bytes::new() },
             ];
         }
         assert_eq!(
             violations(&request),
             vec![
-                ("document.new_capture.files[0].data".to_owned(), Rule::ImageResolutionTooLow),
-                ("document.new_capture.files[1].data".to_owned(), Rule::ImageMissing),
+                (
+                    "document.new_capture.files[0].data".to_owned(),
+                    Rule::ImageResolutionTooLow
+                ),
+                (
+                    "document.new_capture.files[1].data".to_owned(),
+                    Rule::ImageMissing
+                ),
             ]
         );
     }

@@ -37,7 +37,9 @@ pub fn check_code(dui_type: DuiType, code: &str) -> Result<(), CodeProblem> {
 pub fn code_shape(dui_type: DuiType) -> &'static str {
     match dui_type {
         DuiType::BrCpf => "a CPF is 11 digits with valid check digits",
-        DuiType::MxCurp => "a CURP is 18 characters: 4 letters, 6 digits, H or M, 5 letters, a letter or digit, a digit",
+        DuiType::MxCurp => {
+            "a CURP is 18 characters: 4 letters, 6 digits, H or M, 5 letters, a letter or digit, a digit"
+        }
         DuiType::UsSsn => "an SSN is 9 digits",
         DuiType::NgNin => "a NIN is 11 digits",
         DuiType::ArDni => "a DNI is 7 or 8 digits",
@@ -157,10 +159,23 @@ mod tests {
         for valid in ["52998224725", "11144477735", "12345678909"] {
             assert_eq!(check_code(DuiType::BrCpf, valid), Ok(()), "{valid}");
         }
-        for malformed in ["52998224724", "11111111111", "5299822472", "529982247250", "5299822472a"] {
-            assert_eq!(check_code(DuiType::BrCpf, malformed), Err(CodeProblem::Malformed), "{malformed}");
+        for malformed in [
+            "52998224724",
+            "11111111111",
+            "5299822472",
+            "529982247250",
+            "5299822472a",
+        ] {
+            assert_eq!(
+                check_code(DuiType::BrCpf, malformed),
+                Err(CodeProblem::Malformed),
+                "{malformed}"
+            );
         }
-        assert_eq!(check_code(DuiType::BrCpf, "529.982.247-25"), Err(CodeProblem::Formatted));
+        assert_eq!(
+            check_code(DuiType::BrCpf, "529.982.247-25"),
+            Err(CodeProblem::Formatted)
+        );
     }
 
     #[test]
@@ -186,17 +201,38 @@ mod tests {
             (DuiType::IdNik, "123456789012345"),
         ];
         for (t, code) in bad {
-            assert_eq!(check_code(t, code), Err(CodeProblem::Malformed), "{t:?} {code}");
+            assert_eq!(
+                check_code(t, code),
+                Err(CodeProblem::Malformed),
+                "{t:?} {code}"
+            );
         }
-        assert_eq!(check_code(DuiType::UsSsn, "123-45-6789"), Err(CodeProblem::Formatted));
+        assert_eq!(
+            check_code(DuiType::UsSsn, "123-45-6789"),
+            Err(CodeProblem::Formatted)
+        );
     }
 
     #[test]
     fn names_allow_accents_apostrophes_and_hyphens() {
-        for name in ["Luke Skywalker", "João D'Ávila-Souza", "Zoë O’Neill Jr.", "李小龍", "Jose\u{301} Conceic\u{327}a\u{303}o"] {
+        for name in [
+            "Luke Skywalker",
+            "João D'Ávila-Souza",
+            "Zoë O’Neill Jr.",
+            "李小龍",
+            "Jose\u{301} Conceic\u{327}a\u{303}o",
+        ] {
             assert!(is_valid_name(name), "{name}");
         }
-        for name in ["R2-D2", "<script>", "name@x", "   ", "a_b", "\u{301}", &"a".repeat(201)] {
+        for name in [
+            "R2-D2",
+            "<script>",
+            "name@x",
+            "   ",
+            "a_b",
+            "\u{301}",
+            &"a".repeat(201),
+        ] {
             assert!(!is_valid_name(name), "{name}");
         }
     }
@@ -207,7 +243,16 @@ mod tests {
         for ok in ["2000-05-20", "2000-02-29", "2026-11-23"] {
             assert!(is_valid_birth_date(ok, today), "{ok}");
         }
-        for bad in ["2001-02-29", "2000-13-01", "2000-04-31", "20-05-2000", "2000/05/20", "2026-11-24", "2000-5-20", "1850-01-01"] {
+        for bad in [
+            "2001-02-29",
+            "2000-13-01",
+            "2000-04-31",
+            "20-05-2000",
+            "2000/05/20",
+            "2026-11-24",
+            "2000-5-20",
+            "1850-01-01",
+        ] {
             assert!(!is_valid_birth_date(bad, today), "{bad}");
         }
     }
@@ -217,13 +262,28 @@ mod tests {
         for ok in ["a@example.com", "first.last+tag@sub.example.com.br"] {
             assert!(is_valid_email(ok), "{ok}");
         }
-        for bad in ["plain", "@example.com", "a@", "a@b", "a b@example.com", "a@exa mple.com", "a@@b.com", "a@-b.com"] {
+        for bad in [
+            "plain",
+            "@example.com",
+            "a@",
+            "a@b",
+            "a b@example.com",
+            "a@exa mple.com",
+            "a@@b.com",
+            "a@-b.com",
+        ] {
             assert!(!is_valid_email(bad), "{bad}");
         }
         for ok in ["+5511999998888", "+14155552671", "+12345678"] {
             assert!(is_valid_phone(ok), "{ok}");
         }
-        for bad in ["5511999998888", "+0511999998888", "+55 11 99999-8888", "+1234567", "+1234567890123456"] {
+        for bad in [
+            "5511999998888",
+            "+0511999998888",
+            "+55 11 99999-8888",
+            "+1234567",
+            "+1234567890123456",
+        ] {
             assert!(!is_valid_phone(bad), "{bad}");
         }
     }

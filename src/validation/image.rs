@@ -70,14 +70,38 @@ pub(crate) mod tests {
     #[test]
     fn checks_run_in_the_documented_order() {
         let limits = ImageLimits::default();
-        assert_eq!(check_image(&png(640, 480, 100), &limits), Ok(ImageFormat::Png));
-        assert_eq!(check_image(&png(480, 640, 100), &limits), Ok(ImageFormat::Png));
+        assert_eq!(
+            check_image(&png(640, 480, 100), &limits),
+            Ok(ImageFormat::Png)
+        );
+        assert_eq!(
+            check_image(&png(480, 640, 100), &limits),
+            Ok(ImageFormat::Png)
+        );
         assert_eq!(check_image(b"", &limits), Err(ImageProblem::Missing));
-        assert_eq!(check_image(&png(640, 480, 819_200), &limits), Ok(ImageFormat::Png));
-        assert_eq!(check_image(&png(640, 480, 819_201), &limits), Err(ImageProblem::TooLarge));
-        assert_eq!(check_image(b"GIF89a......", &limits), Err(ImageProblem::UnsupportedFormat));
-        assert_eq!(check_image(b"\x89PNG\r\n\x1a\n", &limits), Err(ImageProblem::Undecodable));
-        assert_eq!(check_image(&png(639, 480, 100), &limits), Err(ImageProblem::ResolutionTooLow));
-        assert_eq!(check_image(&png(640, 479, 100), &limits), Err(ImageProblem::ResolutionTooLow));
+        assert_eq!(
+            check_image(&png(640, 480, 819_200), &limits),
+            Ok(ImageFormat::Png)
+        );
+        assert_eq!(
+            check_image(&png(640, 480, 819_201), &limits),
+            Err(ImageProblem::TooLarge)
+        );
+        assert_eq!(
+            check_image(b"GIF89a......", &limits),
+            Err(ImageProblem::UnsupportedFormat)
+        );
+        assert_eq!(
+            check_image(b"\x89PNG\r\n\x1a\n", &limits),
+            Err(ImageProblem::Undecodable)
+        );
+        assert_eq!(
+            check_image(&png(639, 480, 100), &limits),
+            Err(ImageProblem::ResolutionTooLow)
+        );
+        assert_eq!(
+            check_image(&png(640, 479, 100), &limits),
+            Err(ImageProblem::ResolutionTooLow)
+        );
     }
 }

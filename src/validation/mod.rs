@@ -113,7 +113,12 @@ pub struct InvalidRequest {
 pub(crate) struct Collector(Vec<Violation>);
 
 impl Collector {
-    pub(crate) fn push(&mut self, field: impl Into<String>, rule: Rule, description: impl Into<String>) {
+    pub(crate) fn push(
+        &mut self,
+        field: impl Into<String>,
+        rule: Rule,
+        description: impl Into<String>,
+    ) {
         self.0.push(Violation {
             field: field.into(),
             rule,
@@ -157,7 +162,6 @@ pub fn contract_dui_type(value: DuiType) -> pb::DuiType {
         DuiType::IdNik => pb::DuiType::IdNik,
     }
 }
-
 
 #[cfg(test)]
 mod tests {

@@ -6,7 +6,8 @@ use prost_types::{Struct, value::Kind};
 use serde_json::json;
 use tonic::Code;
 use unico_facade::pb::identity_v1::{
-    CreateDocumentProcessResponse, Document, DocumentType, Gender, ProcessStatus, Purpose, Subject,
+    CreateDocumentProcessResponse, Document, DocumentType, DuiType, Gender, ProcessStatus, Purpose,
+    Subject,
 };
 
 use crate::helpers::{
@@ -90,7 +91,11 @@ async fn a_new_capture_with_one_image_returns_the_process_and_what_was_read() {
 async fn a_new_capture_takes_front_and_back_in_any_accepted_format() {
     let app = spawn_app().await;
     let cases = [
-        ("JPEG + WebP", jpeg(1920, 1080, 5000), webp(1080, 1920, 6000)),
+        (
+            "JPEG + WebP",
+            jpeg(1920, 1080, 5000),
+            webp(1080, 1920, 6000),
+        ),
         ("PNG + JPEG", png(640, 480, 3000), jpeg(480, 640, 3001)),
         ("WebP + PNG", webp(800, 600, 2500), png(4000, 3000, 2600)),
     ];
@@ -127,7 +132,7 @@ async fn the_upstream_receives_the_documented_new_capture_request() {
     let back = noisy(png(1280, 960, 20_001), 8);
     let mut request = new_capture("auth-7c1e", vec![front.clone(), back.clone()]);
     request.subject = Some(Subject {
-        dui_type: unico_facade::pb::identity_v1::DuiType::BrCpf as i32,
+        dui_type: DuiType::BrCpf as i32,
         code: CPF.into(),
         name: "João D'Ávila-Souza".into(),
         gender: Gender::Male as i32,
@@ -331,7 +336,6 @@ async fn reuse_by_another_subject_is_refused_upstream() {
 }
 
 #[tokio::test]
-#[ignore = "BUG: upstream 99989 on a reuse (another subject's or an unknown documentId) maps to INTERNAL UPSTREAM_REJECTED_FACADE_REQUEST, blaming the facade for the caller's document id"]
 async fn reuse_of_another_subjects_document_is_blamed_on_the_callers_document_id() {
     let app = spawn_app().await;
     let mut request = reuse(AUTH_FACE_MATCH, "doc-seeded-cnh");
@@ -339,13 +343,20 @@ async fn reuse_of_another_subjects_document_is_blamed_on_the_callers_document_id
 
     let status = app.create_document(request).await.unwrap_err();
 
-    assert_ne!(status.code(), Code::Internal, "{status:?}");
+    assert_eq!(status.code(), Code::InvalidArgument, "{status:?}");
     let details = tonic_types::StatusExt::get_error_details(&status);
-    let fields: Vec<String> = crate::helpers::field_violations(&details)
-        .into_iter()
-        .map(|(field, _)| field)
-        .collect();
-    assert_eq!(fields, ["document.reuse.document_id"]);
+    assert_eq!(details.error_info().unwrap().reason, "DOCUMENT_ID_INVALID");
+    assert_eq!(
+        details.error_info().unwrap().metadata["upstreamCode"],
+        "99989"
+    );
+    assert_eq!(
+        crate::helpers::field_violations(&details),
+        [(
+            "document.reuse.document_id".to_owned(),
+            "DOCUMENT_ID_INVALID".to_owned()
+        )]
+    );
 }
 
 #[tokio::test]
@@ -479,4 +490,29 @@ async fn a_process_without_a_document_has_none() {
         "a numeric string is read as the number"
     );
     assert_eq!(response.document, None);
+}
+
+#[tokio::test]
+async fn a_bare_token_is_sent_with_the_bearer_scheme() {
+    let app = spawn_app().await;
+    let mut request = tonic::Request::new(valid_capture());
+    request
+        .metadata_mut()
+        .insert("authorization", TOKEN.parse().unwrap());
+    request
+        .metadata_mut()
+        .insert("apikey", API_KEY.parse().unwrap());
+
+    app.document
+        .clone()
+        .create_document_process(request)
+        .await
+        .expect("call succeeds");
+
+    let sent = &app.requests()[0];
+    assert_eq!(
+        sent.header("authorization"),
+        Some(format!("Bearer {TOKEN}").as_str())
+    );
+    assert_eq!(sent.header("apikey"), Some(API_KEY));
 }

@@ -7,12 +7,12 @@ use std::time::Duration;
 
 use serde_json::json;
 use tonic::{Code, Request, Status};
-use tonic_types::{ErrorDetails, StatusExt};
+use tonic_types::ErrorDetails;
 use unico_facade::{emulator::FaultScript, pb::identity_v1::CreateDocumentProcessRequest};
 
 use crate::helpers::{
-    API_KEY, AUTH_FACE_MATCH, Expected, TOKEN, TestApp, answer, assert_status, field_violations, new_capture,
-    pt_br_message, small_png, spawn_app, valid_capture,
+    API_KEY, AUTH_FACE_MATCH, Expected, TOKEN, TestApp, answer, assert_status, field_violations,
+    new_capture, pt_br_message, small_png, spawn_app, valid_capture,
 };
 
 const FILES: &str = "document.new_capture.files";
@@ -205,7 +205,12 @@ async fn a_code_under_an_unexpected_status_is_mapped_by_its_code() {
     let app = spawn_app().await;
     let cases = [
         (500, 20507, Code::InvalidArgument, "SUBJECT_CODE_INVALID"),
-        (403, 20068, Code::InvalidArgument, "DOCUMENT_CAPTURE_MISSING"),
+        (
+            403,
+            20068,
+            Code::InvalidArgument,
+            "DOCUMENT_CAPTURE_MISSING",
+        ),
         (400, 10201, Code::Unauthenticated, "API_KEY_INVALID"),
         (502, 10507, Code::FailedPrecondition, "SELFIE_JWT_EXPIRED"),
         (400, 20073, Code::AlreadyExists, "PROCESS_ALREADY_EXISTS"),
@@ -232,7 +237,12 @@ async fn a_code_under_an_unexpected_status_is_mapped_by_its_code() {
 async fn an_unknown_code_falls_back_on_the_http_status_keeping_both() {
     let app = spawn_app().await;
     let cases = [
-        (400, 12345, Code::InvalidArgument, "UPSTREAM_INVALID_ARGUMENT"),
+        (
+            400,
+            12345,
+            Code::InvalidArgument,
+            "UPSTREAM_INVALID_ARGUMENT",
+        ),
         (
             403,
             12345,
@@ -326,20 +336,19 @@ async fn a_portuguese_code_as_a_string_still_brings_its_localized_message() {
 #[tokio::test]
 async fn rate_limiting_is_resource_exhausted_with_the_retry_delay() {
     let app = spawn_app().await;
+    let retry_after = |seconds: &str| FaultScript {
+        headers: vec![("retry-after".to_owned(), seconds.to_owned())],
+        ..answer(429, "")
+    };
     let cases = [
-        (Some("7"), AUTH_FACE_MATCH, Duration::from_secs(7)),
-        (None, AUTH_FACE_MATCH, Duration::from_secs(1)),
+        ("Retry-After: 7", Some(retry_after("7")), AUTH_FACE_MATCH, 7),
+        ("no Retry-After", Some(answer(429, "")), AUTH_FACE_MATCH, 1),
         // The emulator's own 429: empty body, Retry-After: 2.
-        (None, "auth-rate-limited", Duration::from_secs(2)),
+        ("the emulator's 429", None, "auth-rate-limited", 2),
     ];
-    for (i, (retry_after, auth, delay)) in cases.into_iter().enumerate() {
-        if auth == AUTH_FACE_MATCH {
-            app.script(FaultScript {
-                headers: retry_after
-                    .map(|v| vec![("retry-after".to_owned(), v.to_owned())])
-                    .unwrap_or_default(),
-                ..answer(429, "")
-            });
+    for (i, (case, fault, auth, seconds)) in cases.into_iter().enumerate() {
+        if let Some(fault) = fault {
+            app.script(fault);
         }
 
         let status = app
@@ -357,8 +366,12 @@ async fn rate_limiting_is_resource_exhausted_with_the_retry_delay() {
             },
         );
         let retry = details.retry_info().expect("RetryInfo");
-        assert_eq!(retry.retry_delay, Some(delay), "{retry_after:?} {auth}");
-        assert_eq!(app.requests().len(), i + 1, "never retried by the facade");
+        assert_eq!(
+            retry.retry_delay,
+            Some(Duration::from_secs(seconds)),
+            "{case}"
+        );
+        assert_eq!(app.requests().len(), i + 1, "{case}: never retried");
     }
 }
 
@@ -427,7 +440,10 @@ async fn the_emulators_own_answers_map_like_the_page_says() {
                 vec![("document.auth_process_id".to_owned(), reason.to_owned())]
             ),
             "auth-process-exists" => {
-                assert_eq!(details.resource_info().expect("ResourceInfo").resource_type, "process");
+                assert_eq!(
+                    details.resource_info().expect("ResourceInfo").resource_type,
+                    "process"
+                );
             }
             _ => {}
         }
@@ -440,7 +456,10 @@ async fn the_emulators_own_answers_map_like_the_page_says() {
 async fn a_failed_create_is_never_retried() {
     let app = spawn_app().await;
     let faults = [
-        answer(500, &id_api_error(99999, "Internal failure! Try again later")),
+        answer(
+            500,
+            &id_api_error(99999, "Internal failure! Try again later"),
+        ),
         answer(503, "<html>unavailable</html>"),
         FaultScript {
             headers: vec![("retry-after".into(), "0".into())],
@@ -503,10 +522,7 @@ fn with_credentials(
     request
 }
 
-async fn call(
-    app: &TestApp,
-    request: Request<CreateDocumentProcessRequest>,
-) -> Result<(), Status> {
+async fn call(app: &TestApp, request: Request<CreateDocumentProcessRequest>) -> Result<(), Status> {
     app.document
         .clone()
         .create_document_process(request)
@@ -548,7 +564,10 @@ async fn missing_credentials_are_refused_naming_the_key_without_an_upstream_call
         assert_eq!(metadata["origin"], "facade");
         assert!(status.message().contains(key), "{}", status.message());
     }
-    assert!(app.requests().is_empty(), "no request may reach the upstream");
+    assert!(
+        app.requests().is_empty(),
+        "no request may reach the upstream"
+    );
 }
 
 #[tokio::test]
@@ -632,7 +651,9 @@ async fn credentials_the_upstream_rejects_are_mapped_from_its_answer() {
         assert_eq!(pt_br_message(&details).as_deref(), localized, "{reason}");
         assert!(!status.message().contains(apikey), "{}", status.message());
         assert!(
-            !status.message().contains(authorization.trim_start_matches("Bearer ")),
+            !status
+                .message()
+                .contains(authorization.trim_start_matches("Bearer ")),
             "{}",
             status.message()
         );

@@ -2,6 +2,9 @@
 //! tonic client, the emulator (or a closed port) as the upstream.
 
 mod cli;
+mod create_document_process;
+mod create_document_process_errors;
+mod create_document_process_validation;
 mod credentials;
 mod health_and_reflection;
 mod helpers;
