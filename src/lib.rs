@@ -7,22 +7,24 @@
 //! - [`service`]: one thin handler module per gRPC service.
 //! - [`validation`]: request → domain values, collecting field violations.
 //! - [`domain`]: newtypes parsed at the edge; personal data never prints.
-//! - [`credentials`]: where upstream credentials come from (pass-through today).
+//! - [`credentials`]: where upstream credentials come from (pass-through or
+//!   the facade's own service account and cached access token).
 //! - [`upstream`]: the vendor's REST client, failures classified by phase; no gRPC.
 //! - [`status`]: THE table from failures to `tonic::Status` with error details.
+//! - [`request_size`]: oversized requests as RESOURCE_EXHAUSTED with ErrorInfo.
 //! - [`telemetry`]: logging setup.
 //! - [`emulator`]: the vendor emulator used by `serve --emulator` and tests.
 //! - [`pb`]: generated code and descriptor sets.
 
+pub mod app;
+pub mod config;
 pub mod credentials;
 pub mod domain;
 pub mod emulator;
 pub mod pb;
+pub mod request_size;
+pub mod service;
 pub mod status;
+pub mod telemetry;
 pub mod upstream;
 pub mod validation;
-pub mod app;
-pub mod config;
-pub mod service;
-pub mod telemetry;
-pub mod request_size;
