@@ -152,3 +152,98 @@ impl ServiceAccount {
         jsonwebtoken::encode(&header, &claims, &self.key).map(SecretString::from)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::OnceLock;
+
+    use jsonwebtoken::{DecodingKey, Validation};
+    use rsa::pkcs8::EncodePrivateKey;
+    use secrecy::ExposeSecret;
+
+    use super::*;
+
+    fn pem() -> &'static str {
+        static PEM: OnceLock<String> = OnceLock::new();
+        PEM.get_or_init(|| {
+            let key = RsaPrivateKey::new(&mut rsa::rand_core::OsRng, 2048).unwrap();
+            key.to_pkcs8_pem(LineEnding::LF).unwrap().to_string()
+        })
+    }
+
+    #[test]
+    fn assertions_carry_exactly_the_five_claims_and_verify() {
+        let account = ServiceAccount::from_pem("sa", "t1", pem().as_bytes()).unwrap();
+        let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_800_000_000);
+        let jwt = account
+            .assertion("https://identity.acesso.io", now)
+            .unwrap();
+
+        let key = DecodingKey::from_rsa_pem(account.public_key_pem().as_bytes()).unwrap();
+        let mut validation = Validation::new(Algorithm::RS256);
+        validation.validate_exp = false;
+        validation.set_audience(&["https://identity.acesso.io"]);
+        let data =
+            jsonwebtoken::decode::<serde_json::Value>(jwt.expose_secret(), &key, &validation)
+                .unwrap();
+        let claims = data.claims.as_object().unwrap();
+        let mut names: Vec<&str> = claims.keys().map(String::as_str).collect();
+        names.sort_unstable();
+        assert_eq!(names, ["aud", "exp", "iat", "iss", "scope"]);
+        assert_eq!(claims["iss"], "sa@t1.iam.acesso.io");
+        assert_eq!(claims["scope"], "*");
+        assert_eq!(claims["iat"], 1_800_000_000u64);
+        let life = claims["exp"].as_u64().unwrap() - 1_800_000_000;
+        assert!(life <= MAX_ASSERTION_LIFETIME.as_secs() && life > 0);
+        assert_eq!(data.header.typ.as_deref(), Some("JWT"));
+    }
+
+    #[test]
+    fn two_assertions_in_the_same_second_differ() {
+        let account = ServiceAccount::from_pem("sa", "t1", pem().as_bytes()).unwrap();
+        let now = SystemTime::now();
+        let a = account.assertion("aud", now).unwrap();
+        let b = account.assertion("aud", now).unwrap();
+        assert_ne!(a.expose_secret(), b.expose_secret());
+    }
+
+    #[test]
+    fn bad_keys_and_names_are_clear_start_up_errors() {
+        let missing =
+            ServiceAccount::load("sa", "t1", Path::new("/nonexistent/sa.pem")).unwrap_err();
+        assert!(
+            missing.to_string().contains("/nonexistent/sa.pem"),
+            "{missing}"
+        );
+        let dir = std::env::temp_dir().join(format!("unico-facade-test-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let garbage = dir.join("garbage.pem");
+        std::fs::write(
+            &garbage,
+            "-----BEGIN PRIVATE KEY-----\nnope\n-----END PRIVATE KEY-----\n",
+        )
+        .unwrap();
+        let malformed = ServiceAccount::load("sa", "t1", &garbage).unwrap_err();
+        assert!(
+            matches!(malformed, ServiceAccountError::Malformed { .. }),
+            "{malformed}"
+        );
+        assert!(matches!(
+            ServiceAccount::from_pem("", "t1", pem().as_bytes()),
+            Err(ServiceAccountError::BadName)
+        ));
+        assert!(matches!(
+            ServiceAccount::from_pem("a@b", "t1", pem().as_bytes()),
+            Err(ServiceAccountError::BadName)
+        ));
+    }
+
+    #[test]
+    fn debug_never_shows_the_key() {
+        let account = ServiceAccount::from_pem("sa", "t1", pem().as_bytes()).unwrap();
+        let printed = format!("{account:?}");
+        assert!(printed.contains("sa@t1.iam.acesso.io") && printed.contains("<redacted>"));
+        let body: String = pem().lines().filter(|l| !l.starts_with("-----")).collect();
+        assert!(!printed.contains(&body[100..140]));
+    }
+}

@@ -41,9 +41,15 @@ pub async fn spawn_app() -> TestApp {
 /// Starts an emulator and the facade pointed at it; `customize` may change
 /// the settings (timeouts, hosts) before the app is built.
 pub async fn spawn_app_with(customize: impl FnOnce(&mut Settings)) -> TestApp {
-    let emulator = Emulator::start(EmulatorConfig::default())
-        .await
-        .expect("emulator starts");
+    spawn_app_with_emulator(EmulatorConfig::default(), customize).await
+}
+
+/// Like [`spawn_app_with`], with an emulator configured by the test.
+pub async fn spawn_app_with_emulator(
+    emulator: EmulatorConfig,
+    customize: impl FnOnce(&mut Settings),
+) -> TestApp {
+    let emulator = Emulator::start(emulator).await.expect("emulator starts");
     let hosts = UpstreamHosts::single(&emulator.base_url()).expect("emulator URL");
     let mut settings = Settings::new("127.0.0.1:0".parse().unwrap(), hosts);
     customize(&mut settings);
