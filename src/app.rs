@@ -1,16 +1,22 @@
 //! The application: [`App::build`] binds the listener (port 0 allowed) and
 //! prepares the upstream side; [`App::run`] serves the gRPC services, health
-//! and reflection until the shutdown future resolves, then lets in-flight
-//! calls finish.
+//! and reflection until the shutdown future resolves, then drains: health
+//! turns NOT_SERVING at once, the listener keeps accepting for the drain
+//! delay (so that the mesh stops routing here first), then closes, and
+//! in-flight calls get the grace period to finish.
 
-use std::{future::Future, net::SocketAddr, sync::Arc};
+use std::{future::Future, net::SocketAddr, sync::Arc, time::Duration};
 
+use secrecy::ExposeSecret;
 use tokio::net::TcpListener;
 use tokio_stream::wrappers::TcpListenerStream;
-use tonic::transport::Server;
+use tonic::transport::{Identity, Server, ServerTlsConfig};
+use tonic_health::{ServingStatus, server::HealthReporter};
+use tower_http::cors::{AllowOrigin, CorsLayer};
 
 use crate::{
-    config::{CredentialSettings, Settings, UpstreamTarget},
+    concurrency::ConcurrencyLimitLayer,
+    config::{CredentialSettings, Settings, TlsFiles, UpstreamTarget},
     credentials::{CredentialSource, FacadeHeld, TokenProvider},
     emulator::{Emulator, EmulatorConfig},
     pb::{
@@ -20,9 +26,11 @@ use crate::{
             process_service_server::ProcessServiceServer,
         },
     },
+    rate_limit::RateLimiter,
     request_size::RequestTooLargeLayer,
     service::{DocumentHandler, ProcessHandler, Shared},
     upstream::{ClientBuildError, HostsError, UpstreamClient, UpstreamHosts, UpstreamSettings},
+    upstream_health::UpstreamHealth,
 };
 
 /// The app could not start.
@@ -52,20 +60,29 @@ pub struct App {
     listener: TcpListener,
     local_addr: SocketAddr,
     shared: Arc<Shared>,
-    max_request_bytes: usize,
+    health: HealthReporter,
+    settings: ServeSettings,
     emulator: Option<Emulator>,
+}
+
+/// What `run` needs of the settings.
+#[derive(Debug)]
+struct ServeSettings {
+    max_request_bytes: usize,
+    drain_delay: Duration,
+    shutdown_grace: Duration,
+    max_concurrent_calls: usize,
+    tls: Option<TlsFiles>,
+    grpc_web: Option<Vec<String>>,
 }
 
 impl App {
     pub async fn build(settings: Settings) -> Result<Self, StartupError> {
-        let (hosts, emulator) = match settings.upstream {
+        let (hosts, emulator) = match &settings.upstream {
             UpstreamTarget::EmbeddedEmulator { listen } => {
-                let emulator = Emulator::start(EmulatorConfig {
-                    listen,
-                    ..EmulatorConfig::default()
-                })
-                .await
-                .map_err(StartupError::Emulator)?;
+                let emulator = Emulator::start(emulator_config(*listen, &settings.credentials))
+                    .await
+                    .map_err(StartupError::Emulator)?;
                 tracing::warn!(
                     emulator = %emulator.base_url(),
                     "EMULATOR MODE: every upstream answer is SIMULATED by the embedded emulator; \
@@ -78,37 +95,16 @@ impl App {
                     %environment,
                     idcloud_api = %hosts.idcloud_api(),
                     id_api = %hosts.id_api(),
+                    identity = %hosts.identity(),
                     "calling the vendor's hosts"
                 );
-                (hosts, None)
+                (hosts.clone(), None)
             }
         };
         let mut upstream_settings = UpstreamSettings::new(hosts);
         upstream_settings.connect_timeout = settings.connect_timeout;
         let upstream = UpstreamClient::new(upstream_settings)?;
-        let credentials = match settings.credentials {
-            CredentialSettings::PassThrough => CredentialSource::PassThrough,
-            CredentialSettings::FacadeHeld {
-                account,
-                api_key,
-                audience,
-                allow_caller_override,
-                policy,
-            } => {
-                let identity = upstream.hosts().identity().clone();
-                CredentialSource::FacadeHeld(Arc::new(FacadeHeld {
-                    tokens: TokenProvider::new(
-                        account,
-                        audience,
-                        identity,
-                        upstream.clone(),
-                        policy,
-                    ),
-                    api_key,
-                    allow_caller_override,
-                }))
-            }
-        };
+        let credentials = credential_source(settings.credentials, &upstream);
         tracing::info!(credentials = %credentials.describe(), "credentials mode");
 
         let listener =
@@ -122,17 +118,33 @@ impl App {
             addr: settings.listen,
             source,
         })?;
+
+        let health = HealthReporter::new();
+        let rate_limiter = settings.upstream_rate_limit.map(|rate| {
+            tracing::info!(%rate, "outgoing rate limit");
+            RateLimiter::new(rate)
+        });
         let shared = Arc::new(Shared {
             upstream,
             credentials,
             upstream_timeout: settings.upstream_timeout,
             image_limits: settings.image_limits,
+            rate_limiter,
+            upstream_health: UpstreamHealth::new(health.clone()).await,
         });
         Ok(Self {
             listener,
             local_addr,
             shared,
-            max_request_bytes: settings.max_request_bytes,
+            health,
+            settings: ServeSettings {
+                max_request_bytes: settings.max_request_bytes,
+                drain_delay: settings.drain_delay,
+                shutdown_grace: settings.shutdown_grace,
+                max_concurrent_calls: settings.max_concurrent_calls,
+                tls: settings.tls,
+                grpc_web: settings.grpc_web,
+            },
             emulator,
         })
     }
@@ -146,19 +158,23 @@ impl App {
         self.emulator.as_ref()
     }
 
-    /// Serves until `shutdown` resolves; then health turns NOT_SERVING, new
-    /// connections are refused and in-flight calls finish.
+    /// Serves until `shutdown` resolves, then drains (see the module doc).
     pub async fn run(
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> Result<(), StartupError> {
-        let (health, health_service) = tonic_health::server::health_reporter();
-        health
-            .set_serving::<ProcessServiceServer<ProcessHandler>>()
-            .await;
-        health
-            .set_serving::<DocumentServiceServer<DocumentHandler>>()
-            .await;
+        let Self {
+            listener,
+            local_addr,
+            shared,
+            health,
+            settings,
+            emulator,
+        } = self;
+        let health_service = tonic_health::pb::health_server::HealthServer::new(
+            tonic_health::server::HealthService::from_health_reporter(health.clone()),
+        );
+        set_facade_status(&health, ServingStatus::Serving).await;
 
         let reflection = || {
             tonic_reflection::server::Builder::configure()
@@ -168,39 +184,157 @@ impl App {
         };
         let reflection_v1 = reflection().build_v1()?;
         let reflection_v1alpha = reflection().build_v1alpha()?;
+        let process = ProcessServiceServer::new(ProcessHandler::new(shared.clone()))
+            .max_decoding_message_size(settings.max_request_bytes);
+        let document = DocumentServiceServer::new(DocumentHandler::new(shared.clone()))
+            .max_decoding_message_size(settings.max_request_bytes);
 
-        let process = ProcessServiceServer::new(ProcessHandler::new(self.shared.clone()))
-            .max_decoding_message_size(self.max_request_bytes);
-        let document = DocumentServiceServer::new(DocumentHandler::new(self.shared.clone()))
-            .max_decoding_message_size(self.max_request_bytes);
-
-        tracing::info!(listen = %self.local_addr, "serving gRPC");
+        let (closing_tx, closing_rx) = tokio::sync::oneshot::channel::<()>();
+        let drain_delay = settings.drain_delay;
+        let drain_health = health.clone();
         let drain = async move {
             shutdown.await;
-            health
-                .set_not_serving::<ProcessServiceServer<ProcessHandler>>()
-                .await;
-            health
-                .set_not_serving::<DocumentServiceServer<DocumentHandler>>()
-                .await;
-            health
-                .set_service_status("", tonic_health::ServingStatus::NotServing)
-                .await;
-            tracing::info!("shutting down: finishing in-flight calls");
+            set_facade_status(&drain_health, ServingStatus::NotServing).await;
+            tracing::info!(
+                ?drain_delay,
+                "draining: health NOT_SERVING, still accepting calls"
+            );
+            tokio::time::sleep(drain_delay).await;
+            tracing::info!("listener closed: finishing in-flight calls");
+            let _ = closing_tx.send(());
         };
-        Server::builder()
-            .layer(RequestTooLargeLayer::new(self.max_request_bytes))
-            .add_service(health_service)
-            .add_service(reflection_v1)
-            .add_service(reflection_v1alpha)
-            .add_service(process)
-            .add_service(document)
-            .serve_with_incoming_shutdown(TcpListenerStream::new(self.listener), drain)
-            .await?;
-        if let Some(emulator) = self.emulator {
+
+        let mut builder = Server::builder();
+        if let Some(tls) = &settings.tls {
+            let identity = Identity::from_pem(&tls.cert_pem, tls.key_pem.expose_secret());
+            builder = builder.tls_config(ServerTlsConfig::new().identity(identity))?;
+            tracing::info!("TLS on the gRPC listener");
+        }
+        let layers = tower::ServiceBuilder::new()
+            .layer(RequestTooLargeLayer::new(settings.max_request_bytes))
+            .layer(ConcurrencyLimitLayer::new(settings.max_concurrent_calls));
+        let incoming = TcpListenerStream::new(listener);
+        tracing::info!(listen = %local_addr, "serving gRPC");
+        let serve = async move {
+            match settings.grpc_web {
+                Some(origins) => {
+                    tracing::info!(?origins, "gRPC-Web enabled");
+                    builder
+                        .accept_http1(true)
+                        .layer(layers)
+                        .layer(cors(&origins))
+                        .layer(tonic_web::GrpcWebLayer::new())
+                        .add_service(health_service)
+                        .add_service(reflection_v1)
+                        .add_service(reflection_v1alpha)
+                        .add_service(process)
+                        .add_service(document)
+                        .serve_with_incoming_shutdown(incoming, drain)
+                        .await
+                }
+                None => {
+                    builder
+                        .layer(layers)
+                        .add_service(health_service)
+                        .add_service(reflection_v1)
+                        .add_service(reflection_v1alpha)
+                        .add_service(process)
+                        .add_service(document)
+                        .serve_with_incoming_shutdown(incoming, drain)
+                        .await
+                }
+            }
+        };
+        let grace = settings.shutdown_grace;
+        let grace_over = async move {
+            if closing_rx.await.is_err() {
+                // The server stopped on its own: nothing to time.
+                std::future::pending::<()>().await;
+            }
+            tokio::time::sleep(grace).await;
+        };
+        tokio::select! {
+            served = serve => served?,
+            () = grace_over => {
+                tracing::warn!(?grace, "grace period over: abandoning the calls still in flight");
+            }
+        }
+        if let Some(emulator) = emulator {
             emulator.shutdown().await;
         }
         tracing::info!("stopped");
         Ok(())
     }
+}
+
+/// The whole server and each facade service. Upstream entries are left to
+/// the upstream health tracker.
+async fn set_facade_status(health: &HealthReporter, status: ServingStatus) {
+    for service in [
+        "",
+        "unico.identity.v1.ProcessService",
+        "unico.identity.v1.DocumentService",
+    ] {
+        health.set_service_status(service, status).await;
+    }
+}
+
+fn credential_source(settings: CredentialSettings, upstream: &UpstreamClient) -> CredentialSource {
+    match settings {
+        CredentialSettings::PassThrough => CredentialSource::PassThrough,
+        CredentialSettings::FacadeHeld {
+            account,
+            api_key,
+            audience,
+            allow_caller_override,
+            policy,
+        } => {
+            let identity = upstream.hosts().identity().clone();
+            CredentialSource::FacadeHeld(Arc::new(FacadeHeld {
+                tokens: TokenProvider::new(account, audience, identity, upstream.clone(), policy),
+                api_key,
+                allow_caller_override,
+            }))
+        }
+    }
+}
+
+/// The embedded emulator's configuration: with facade-held credentials, it
+/// learns the facade's service account and API key, so that its token
+/// endpoint verifies the facade's assertions as the vendor would.
+fn emulator_config(listen: SocketAddr, credentials: &CredentialSettings) -> EmulatorConfig {
+    let mut config = EmulatorConfig {
+        listen,
+        ..EmulatorConfig::default()
+    };
+    if let CredentialSettings::FacadeHeld {
+        account,
+        api_key,
+        audience,
+        ..
+    } = credentials
+    {
+        config
+            .accepted_api_keys
+            .push(api_key.expose_secret().to_owned());
+        let _ = (account, audience);
+    }
+    config
+}
+
+fn cors(origins: &[String]) -> CorsLayer {
+    let allow = if origins.iter().any(|o| o == "*") {
+        AllowOrigin::any()
+    } else {
+        AllowOrigin::list(origins.iter().filter_map(|o| o.parse().ok()))
+    };
+    CorsLayer::new()
+        .allow_origin(allow)
+        .allow_methods([http::Method::POST, http::Method::OPTIONS])
+        .allow_headers(tower_http::cors::Any)
+        .expose_headers([
+            http::HeaderName::from_static("grpc-status"),
+            http::HeaderName::from_static("grpc-message"),
+            http::HeaderName::from_static("grpc-status-details-bin"),
+        ])
 }

@@ -15,6 +15,7 @@ use secrecy::SecretString;
 
 use crate::{
     credentials::{RefreshPolicy, ServiceAccount, ServiceAccountError},
+    rate_limit::Rate,
     upstream::{Environment, HostsError, UpstreamHosts},
     validation::{ImageLimits, MAX_FILES},
 };
@@ -164,6 +165,43 @@ pub struct ServeArgs {
     #[arg(long, env = "UNICO_FACADE_TOKEN_REFRESH_MARGIN", default_value = "5m", value_parser = parse_duration)]
     pub token_refresh_margin: Duration,
 
+    /// On SIGTERM, keep accepting calls this long with health NOT_SERVING,
+    /// so that the mesh stops routing here before the listener closes.
+    #[arg(long, env = "UNICO_FACADE_DRAIN_DELAY", default_value = "5s", value_parser = parse_duration_or_zero)]
+    pub drain_delay: Duration,
+
+    /// After the drain delay, how long in-flight calls may take to finish
+    /// before the process exits anyway.
+    #[arg(long, env = "UNICO_FACADE_SHUTDOWN_GRACE", default_value = "20s", value_parser = parse_duration)]
+    pub shutdown_grace: Duration,
+
+    /// Most concurrent calls served; beyond, calls are refused at once with
+    /// RESOURCE_EXHAUSTED (`OVERLOADED`).
+    #[arg(long, env = "UNICO_FACADE_MAX_CONCURRENT_CALLS", default_value_t = 256)]
+    pub max_concurrent_calls: usize,
+
+    /// Outgoing rate limit to the vendor per facade process (e.g. `10/s`);
+    /// calls queue within their deadline. Off by default.
+    #[arg(long, env = "UNICO_FACADE_UPSTREAM_RATE_LIMIT")]
+    pub upstream_rate_limit: Option<Rate>,
+
+    /// TLS certificate chain (PEM) for the gRPC listener; with
+    /// --tls-key-file. Plaintext HTTP/2 (for a mesh sidecar) otherwise.
+    #[arg(long, env = "UNICO_FACADE_TLS_CERT_FILE", requires = "tls_key_file")]
+    pub tls_cert_file: Option<PathBuf>,
+
+    /// TLS private key (PEM) for the gRPC listener.
+    #[arg(long, env = "UNICO_FACADE_TLS_KEY_FILE", requires = "tls_cert_file")]
+    pub tls_key_file: Option<PathBuf>,
+
+    /// Also serve gRPC-Web (browsers, Connect clients) on the same port.
+    #[arg(long, env = "UNICO_FACADE_GRPC_WEB")]
+    pub grpc_web: bool,
+
+    /// Origins allowed by CORS for gRPC-Web, comma-separated (`*` for any).
+    #[arg(long, env = "UNICO_FACADE_CORS_ALLOWED_ORIGINS", value_delimiter = ',')]
+    pub cors_allowed_origins: Vec<String>,
+
     /// Log format.
     #[arg(long, env = "UNICO_FACADE_LOG_FORMAT", value_enum, default_value_t = LogFormat::Auto)]
     pub log_format: LogFormat,
@@ -178,6 +216,10 @@ pub struct EmulatorArgs {
     /// Log format.
     #[arg(long, env = "UNICO_FACADE_LOG_FORMAT", value_enum, default_value_t = LogFormat::Auto)]
     pub log_format: LogFormat,
+}
+
+fn parse_duration_or_zero(value: &str) -> Result<Duration, String> {
+    humantime::parse_duration(value).map_err(|e| e.to_string())
 }
 
 fn parse_duration(value: &str) -> Result<Duration, String> {
@@ -226,6 +268,27 @@ pub struct Settings {
     pub image_limits: ImageLimits,
     /// Largest gRPC request message decoded.
     pub max_request_bytes: usize,
+    pub drain_delay: Duration,
+    pub shutdown_grace: Duration,
+    pub max_concurrent_calls: usize,
+    pub upstream_rate_limit: Option<Rate>,
+    /// Certificate chain and key (PEM) for TLS on the listener.
+    pub tls: Option<TlsFiles>,
+    /// gRPC-Web, with the CORS origins allowed (empty: gRPC-Web off).
+    pub grpc_web: Option<Vec<String>>,
+}
+
+/// The listener's TLS material, read at start.
+#[derive(Clone)]
+pub struct TlsFiles {
+    pub cert_pem: Vec<u8>,
+    pub key_pem: SecretString,
+}
+
+impl std::fmt::Debug for TlsFiles {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("TlsFiles(<cert>, <redacted key>)")
+    }
 }
 
 /// Room for everything but the images in a CreateDocumentProcess request.
@@ -249,6 +312,12 @@ impl Settings {
             credentials: CredentialSettings::PassThrough,
             image_limits: ImageLimits::default(),
             max_request_bytes: default_max_request_bytes(&ImageLimits::default()),
+            drain_delay: Duration::ZERO,
+            shutdown_grace: Duration::from_secs(20),
+            max_concurrent_calls: 256,
+            upstream_rate_limit: None,
+            tls: None,
+            grpc_web: None,
         }
     }
 }
@@ -272,6 +341,16 @@ pub enum ConfigError {
         #[source]
         source: std::io::Error,
     },
+    #[error("--max-concurrent-calls must be at least 1")]
+    ZeroConcurrency,
+    #[error("cannot read {path}: {source}")]
+    ReadFile {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("--tls-key-file is not a PEM text file")]
+    TlsKeyNotPem,
     #[error("--token-audience must not end with `/` (the vendor rejects it)")]
     AudienceTrailingSlash,
     #[error("--max-request-bytes must at least fit two images of --max-image-bytes")]
@@ -327,6 +406,18 @@ impl ServeArgs {
             return Err(ConfigError::RequestLimitBelowImages);
         }
         let credentials = self.credential_settings(api_key_env)?;
+        if self.max_concurrent_calls == 0 {
+            return Err(ConfigError::ZeroConcurrency);
+        }
+        let tls = match (&self.tls_cert_file, &self.tls_key_file) {
+            (Some(cert), Some(key)) => Some(TlsFiles {
+                cert_pem: read_file(cert)?,
+                key_pem: SecretString::from(
+                    String::from_utf8(read_file(key)?).map_err(|_| ConfigError::TlsKeyNotPem)?,
+                ),
+            }),
+            _ => None,
+        };
         Ok(Settings {
             listen: self.listen,
             upstream,
@@ -335,6 +426,12 @@ impl ServeArgs {
             credentials,
             image_limits,
             max_request_bytes,
+            drain_delay: self.drain_delay,
+            shutdown_grace: self.shutdown_grace,
+            max_concurrent_calls: self.max_concurrent_calls,
+            upstream_rate_limit: self.upstream_rate_limit,
+            tls,
+            grpc_web: self.grpc_web.then(|| self.cors_allowed_origins.clone()),
         })
     }
 
@@ -379,6 +476,13 @@ impl ServeArgs {
             },
         })
     }
+}
+
+fn read_file(path: &Path) -> Result<Vec<u8>, ConfigError> {
+    std::fs::read(path).map_err(|source| ConfigError::ReadFile {
+        path: path.display().to_string(),
+        source,
+    })
 }
 
 fn read_secret_file(path: &Path) -> Result<String, ConfigError> {

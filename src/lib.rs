@@ -12,19 +12,25 @@
 //! - [`upstream`]: the vendor's REST client, failures classified by phase; no gRPC.
 //! - [`status`]: THE table from failures to `tonic::Status` with error details.
 //! - [`request_size`]: oversized requests as RESOURCE_EXHAUSTED with ErrorInfo.
+//! - [`concurrency`]: the global limit on concurrent calls, rejecting fast.
+//! - [`rate_limit`]: the optional outgoing rate limit, queueing within deadlines.
+//! - [`upstream_health`]: per-upstream health statuses fed by real calls.
 //! - [`telemetry`]: logging setup.
 //! - [`emulator`]: the vendor emulator used by `serve --emulator` and tests.
 //! - [`pb`]: generated code and descriptor sets.
 
 pub mod app;
+pub mod concurrency;
 pub mod config;
 pub mod credentials;
 pub mod domain;
 pub mod emulator;
 pub mod pb;
+pub mod rate_limit;
 pub mod request_size;
 pub mod service;
 pub mod status;
 pub mod telemetry;
 pub mod upstream;
+pub mod upstream_health;
 pub mod validation;

@@ -5,16 +5,14 @@
 //! that a client can branch on it like on any other facade error.
 
 use std::{
-    collections::HashMap,
     future::Future,
     pin::Pin,
     task::{Context, Poll},
 };
 
 use tonic::{Code, Status};
-use tonic_types::{ErrorDetails, StatusExt};
 
-use crate::status::ERROR_DOMAIN;
+use crate::status::FacadeError;
 
 /// The start of tonic's message for a request over the limit.
 const TONIC_TOO_LARGE: &str = "Error, decoded message length too large";
@@ -77,24 +75,7 @@ where
                 return Ok(response);
             }
             tracing::info!(limit_bytes = limit, "request refused: over the size limit");
-            Ok(too_large_status(limit).into_http())
+            Ok(Status::from(FacadeError::RequestTooLarge { limit }).into_http())
         })
     }
-}
-
-fn too_large_status(limit: usize) -> Status {
-    let mut details = ErrorDetails::new();
-    details.set_error_info(
-        "REQUEST_TOO_LARGE",
-        ERROR_DOMAIN,
-        HashMap::from([
-            ("origin".to_owned(), "facade".to_owned()),
-            ("limitBytes".to_owned(), limit.to_string()),
-        ]),
-    );
-    Status::with_error_details(
-        Code::ResourceExhausted,
-        format!("the request is larger than the {limit}-byte limit"),
-        details,
-    )
 }

@@ -39,6 +39,15 @@ pub enum FacadeError {
     InvalidRequest(#[from] InvalidRequest),
     #[error("credentials: {0}")]
     Credentials(#[from] CredentialsError),
+    /// The request message is over the decoding limit.
+    #[error("request over {limit} bytes")]
+    RequestTooLarge { limit: usize },
+    /// The facade is at its limit of concurrent calls.
+    #[error("over {limit} concurrent calls")]
+    Overloaded { limit: usize },
+    /// The outgoing rate limit would make the call wait past its deadline.
+    #[error("the upstream rate limit would delay the call by {wait:?}")]
+    UpstreamRateLimited { wait: Duration },
     #[error("{endpoint:?}: {error}")]
     Upstream {
         endpoint: Endpoint,
@@ -284,6 +293,27 @@ impl From<FacadeError> for Status {
         let mapped = match &error {
             FacadeError::InvalidRequest(invalid) => local(invalid),
             FacadeError::Credentials(error) => credentials(error),
+            FacadeError::RequestTooLarge { limit } => facade_limit(
+                "REQUEST_TOO_LARGE",
+                format!("the request is larger than the {limit}-byte limit"),
+                ("limitBytes", *limit),
+                None,
+            ),
+            // Fast rejection: better a retry elsewhere than a queue here.
+            FacadeError::Overloaded { limit } => facade_limit(
+                "OVERLOADED",
+                format!("the facade is at its limit of {limit} concurrent calls; retry shortly"),
+                ("limit", *limit),
+                Some(DEFAULT_RETRY_DELAY),
+            ),
+            // The vendor allows a few requests per second per tenant: the
+            // facade queues within each call's deadline, and refuses beyond.
+            FacadeError::UpstreamRateLimited { wait } => facade_limit(
+                "UPSTREAM_RATE_LIMIT_QUEUE_FULL",
+                "the outgoing rate limit cannot fit this call within its deadline".to_owned(),
+                ("waitMillis", wait.as_millis() as usize),
+                Some(*wait),
+            ),
             FacadeError::Upstream {
                 endpoint,
                 context,
@@ -300,6 +330,29 @@ impl From<FacadeError> for Status {
         } = mapped;
         details.set_error_info(reason, ERROR_DOMAIN, metadata);
         Status::with_error_details(code, message, details)
+    }
+}
+
+/// RESOURCE_EXHAUSTED for a limit of the facade's own.
+fn facade_limit(
+    reason: &'static str,
+    message: String,
+    (key, value): (&str, usize),
+    retry: Option<Duration>,
+) -> Mapped {
+    let mut details = ErrorDetails::new();
+    if let Some(delay) = retry {
+        details.set_retry_info(Some(delay));
+    }
+    Mapped {
+        code: ResourceExhausted,
+        message,
+        reason,
+        metadata: HashMap::from([
+            ("origin".to_owned(), "facade".to_owned()),
+            (key.to_owned(), value.to_string()),
+        ]),
+        details,
     }
 }
 

@@ -19,8 +19,10 @@ use tonic::metadata::MetadataMap;
 
 use crate::{
     credentials::{CredentialSource, Origin},
+    rate_limit::RateLimiter,
     status::{CallContext, FacadeError, rejects_access_token},
     upstream::{Endpoint, UpstreamClient, UpstreamCredentials, UpstreamError},
+    upstream_health::{Signal, UpstreamHealth},
     validation::ImageLimits,
 };
 
@@ -33,14 +35,25 @@ pub struct Shared {
     pub upstream_timeout: std::time::Duration,
     /// Limits applied to document images before any upstream call.
     pub image_limits: ImageLimits,
+    /// The optional outgoing rate limit.
+    pub rate_limiter: Option<RateLimiter>,
+    /// Per-family upstream health, fed by every call's outcome.
+    pub upstream_health: UpstreamHealth,
 }
+
+/// The pause before the one retry of a refused connection.
+const RECONNECT_PAUSE: std::time::Duration = std::time::Duration::from_millis(50);
 
 pub type SharedState = Arc<Shared>;
 
 /// Resolves the call's credentials and makes the upstream call before
-/// `deadline`. When the facade's own token is rejected (the upstream refused
-/// it before acting), the token is dropped, refreshed once and the call
-/// retried once; a second rejection is final.
+/// `deadline`, within the outgoing rate limit. Retries are few and safe:
+/// - a refused connection (nothing was sent) is retried once;
+/// - when the facade's own token is rejected (the upstream refused it before
+///   acting), the token is dropped, refreshed once and the call retried once;
+///   a second rejection is final;
+/// - nothing else: the vendor has no idempotency key, so a call that may
+///   have reached it is never repeated.
 pub(crate) async fn call_upstream<T, F, Fut>(
     shared: &Shared,
     metadata: &MetadataMap,
@@ -55,14 +68,32 @@ where
 {
     let api = endpoint.api();
     let mut retried = false;
+    let mut reconnected = false;
     loop {
         let remaining = deadline.saturating_duration_since(Deadline::now());
         let resolved = shared.credentials.resolve(metadata, api, remaining).await?;
+        if let Some(limiter) = &shared.rate_limiter {
+            limiter
+                .acquire(deadline)
+                .await
+                .map_err(|wait| FacadeError::UpstreamRateLimited { wait })?;
+        }
         let remaining = deadline.saturating_duration_since(Deadline::now());
-        let error = match call(resolved.credentials.clone(), remaining).await {
+        let outcome = call(resolved.credentials.clone(), remaining).await;
+        shared
+            .upstream_health
+            .record(api, Signal::of(&outcome))
+            .await;
+        let error = match outcome {
             Ok(value) => return Ok(value),
             Err(error) => error,
         };
+        let refused = matches!(error, UpstreamError::Connect { .. });
+        if refused && !reconnected && deadline > Deadline::now() + RECONNECT_PAUSE {
+            reconnected = true;
+            tokio::time::sleep(RECONNECT_PAUSE).await;
+            continue;
+        }
         let facade_token_rejected =
             resolved.origin == Origin::Facade && rejects_access_token(api, &error);
         if facade_token_rejected && !retried {

@@ -6,6 +6,7 @@ mod create_document_process;
 mod create_document_process_errors;
 mod create_document_process_validation;
 mod credentials;
+// mod facade_credentials; (waits for the emulator token endpoint)
 mod health_and_reflection;
 mod helpers;
 mod hostile_process_ids;
