@@ -81,6 +81,13 @@ pub async fn spawn_app_with_emulator(
 }
 
 impl TestApp {
+    /// Signals shutdown without waiting for the server to stop.
+    pub fn begin_stop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+    }
+
     /// Stops the server gracefully and waits until it has stopped.
     pub async fn stop(&mut self) {
         if let Some(stop) = self.stop.take() {

@@ -10,6 +10,7 @@ mod credentials;
 mod health_and_reflection;
 mod helpers;
 mod hostile_process_ids;
+mod mesh;
 mod set_process_document;
 mod set_process_document_errors;
 mod set_process_document_validation;
