@@ -3,7 +3,7 @@
 
 use std::time::{Duration, Instant};
 
-use tonic::{Code, Request};
+use tonic::Code;
 use tonic_health::pb::{
     HealthCheckRequest, health_check_response::ServingStatus, health_client::HealthClient,
 };
