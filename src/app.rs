@@ -19,6 +19,7 @@ use crate::{
     config::{CredentialSettings, Settings, TlsFiles, UpstreamTarget},
     credentials::{CredentialSource, FacadeHeld, TokenProvider},
     emulator::{Emulator, EmulatorConfig},
+    metrics::Metrics,
     pb::{
         self,
         identity_v1::{
@@ -29,6 +30,7 @@ use crate::{
     rate_limit::RateLimiter,
     request_size::RequestTooLargeLayer,
     service::{DocumentHandler, ProcessHandler, Shared},
+    telemetry::RpcSpanLayer,
     upstream::{ClientBuildError, HostsError, UpstreamClient, UpstreamHosts, UpstreamSettings},
     upstream_health::UpstreamHealth,
 };
@@ -62,6 +64,7 @@ pub struct App {
     shared: Arc<Shared>,
     health: HealthReporter,
     settings: ServeSettings,
+    admin: Option<TcpListener>,
     emulator: Option<Emulator>,
 }
 
@@ -104,7 +107,9 @@ impl App {
         let mut upstream_settings = UpstreamSettings::new(hosts);
         upstream_settings.connect_timeout = settings.connect_timeout;
         let upstream = UpstreamClient::new(upstream_settings)?;
-        let credentials = credential_source(settings.credentials, &upstream);
+        crate::telemetry::install_propagator();
+        let metrics = Arc::new(Metrics::new());
+        let credentials = credential_source(settings.credentials, &upstream, &metrics);
         tracing::info!(credentials = %credentials.describe(), "credentials mode");
 
         let listener =
@@ -118,6 +123,14 @@ impl App {
             addr: settings.listen,
             source,
         })?;
+        let admin = match settings.admin_listen {
+            Some(addr) => Some(
+                TcpListener::bind(addr)
+                    .await
+                    .map_err(|source| StartupError::Bind { addr, source })?,
+            ),
+            None => None,
+        };
 
         let health = HealthReporter::new();
         let rate_limiter = settings.upstream_rate_limit.map(|rate| {
@@ -131,12 +144,14 @@ impl App {
             image_limits: settings.image_limits,
             rate_limiter,
             upstream_health: UpstreamHealth::new(health.clone()).await,
+            metrics: metrics.clone(),
         });
         Ok(Self {
             listener,
             local_addr,
             shared,
             health,
+            admin,
             settings: ServeSettings {
                 max_request_bytes: settings.max_request_bytes,
                 drain_delay: settings.drain_delay,
@@ -151,6 +166,11 @@ impl App {
 
     pub fn local_addr(&self) -> SocketAddr {
         self.local_addr
+    }
+
+    /// The admin (metrics) listener's address, when enabled.
+    pub fn admin_addr(&self) -> Option<SocketAddr> {
+        self.admin.as_ref().and_then(|l| l.local_addr().ok())
     }
 
     /// The embedded emulator, when the app runs against one.
@@ -169,8 +189,16 @@ impl App {
             shared,
             health,
             settings,
+            admin,
             emulator,
         } = self;
+        let metrics = shared.metrics.clone();
+        let (admin_stop, admin_stopped) = tokio::sync::oneshot::channel::<()>();
+        let admin_task = admin.map(|listener| {
+            tokio::spawn(crate::admin::serve(listener, metrics.clone(), async {
+                let _ = admin_stopped.await;
+            }))
+        });
         let health_service = tonic_health::pb::health_server::HealthServer::new(
             tonic_health::server::HealthService::from_health_reporter(health.clone()),
         );
@@ -211,8 +239,15 @@ impl App {
             tracing::info!("TLS on the gRPC listener");
         }
         let layers = tower::ServiceBuilder::new()
-            .layer(RequestTooLargeLayer::new(settings.max_request_bytes))
-            .layer(ConcurrencyLimitLayer::new(settings.max_concurrent_calls));
+            .layer(RpcSpanLayer)
+            .layer(RequestTooLargeLayer::new(
+                settings.max_request_bytes,
+                metrics.clone(),
+            ))
+            .layer(ConcurrencyLimitLayer::new(
+                settings.max_concurrent_calls,
+                metrics.clone(),
+            ));
         let incoming = TcpListenerStream::new(listener);
         tracing::info!(listen = %local_addr, "serving gRPC");
         let serve = async move {
@@ -259,6 +294,10 @@ impl App {
                 tracing::warn!(?grace, "grace period over: abandoning the calls still in flight");
             }
         }
+        let _ = admin_stop.send(());
+        if let Some(task) = admin_task {
+            let _ = task.await;
+        }
         if let Some(emulator) = emulator {
             emulator.shutdown().await;
         }
@@ -279,7 +318,11 @@ async fn set_facade_status(health: &HealthReporter, status: ServingStatus) {
     }
 }
 
-fn credential_source(settings: CredentialSettings, upstream: &UpstreamClient) -> CredentialSource {
+fn credential_source(
+    settings: CredentialSettings,
+    upstream: &UpstreamClient,
+    metrics: &Arc<Metrics>,
+) -> CredentialSource {
     match settings {
         CredentialSettings::PassThrough => CredentialSource::PassThrough,
         CredentialSettings::FacadeHeld {
@@ -291,7 +334,14 @@ fn credential_source(settings: CredentialSettings, upstream: &UpstreamClient) ->
         } => {
             let identity = upstream.hosts().identity().clone();
             CredentialSource::FacadeHeld(Arc::new(FacadeHeld {
-                tokens: TokenProvider::new(account, audience, identity, upstream.clone(), policy),
+                tokens: TokenProvider::new(
+                    account,
+                    audience,
+                    identity,
+                    upstream.clone(),
+                    policy,
+                    metrics.clone(),
+                ),
                 api_key,
                 allow_caller_override,
             }))

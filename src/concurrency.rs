@@ -13,7 +13,7 @@ use std::{
 use tokio::sync::Semaphore;
 use tonic::Status;
 
-use crate::status::FacadeError;
+use crate::{metrics::Metrics, status::FacadeError};
 
 /// The gRPC path prefix of the calls the limit applies to.
 const LIMITED_PREFIX: &str = "/unico.identity.v1.";
@@ -23,13 +23,15 @@ const LIMITED_PREFIX: &str = "/unico.identity.v1.";
 pub struct ConcurrencyLimitLayer {
     permits: Arc<Semaphore>,
     limit: usize,
+    metrics: Arc<Metrics>,
 }
 
 impl ConcurrencyLimitLayer {
-    pub fn new(limit: usize) -> Self {
+    pub fn new(limit: usize, metrics: Arc<Metrics>) -> Self {
         Self {
             permits: Arc::new(Semaphore::new(limit)),
             limit,
+            metrics,
         }
     }
 }
@@ -42,6 +44,7 @@ impl<S> tower::Layer<S> for ConcurrencyLimitLayer {
             inner,
             permits: self.permits.clone(),
             limit: self.limit,
+            metrics: self.metrics.clone(),
         }
     }
 }
@@ -52,6 +55,7 @@ pub struct ConcurrencyLimit<S> {
     inner: S,
     permits: Arc<Semaphore>,
     limit: usize,
+    metrics: Arc<Metrics>,
 }
 
 impl<S, ReqBody, ResBody> tower::Service<http::Request<ReqBody>> for ConcurrencyLimit<S>
@@ -84,6 +88,7 @@ where
             Err(_) => {
                 let limit = self.limit;
                 tracing::warn!(limit, "call rejected: concurrency limit reached");
+                self.metrics.local_rejection("OVERLOADED");
                 Box::pin(
                     async move { Ok(Status::from(FacadeError::Overloaded { limit }).into_http()) },
                 )

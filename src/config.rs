@@ -202,6 +202,11 @@ pub struct ServeArgs {
     #[arg(long, env = "UNICO_FACADE_CORS_ALLOWED_ORIGINS", value_delimiter = ',')]
     pub cors_allowed_origins: Vec<String>,
 
+    /// Address of the admin listener serving Prometheus metrics at
+    /// `/metrics` (e.g. `127.0.0.1:9090`). Off by default.
+    #[arg(long, env = "UNICO_FACADE_ADMIN_LISTEN")]
+    pub admin_listen: Option<SocketAddr>,
+
     /// Log format.
     #[arg(long, env = "UNICO_FACADE_LOG_FORMAT", value_enum, default_value_t = LogFormat::Auto)]
     pub log_format: LogFormat,
@@ -276,6 +281,8 @@ pub struct Settings {
     pub tls: Option<TlsFiles>,
     /// gRPC-Web, with the CORS origins allowed (empty: gRPC-Web off).
     pub grpc_web: Option<Vec<String>>,
+    /// The admin (metrics) listener, if any.
+    pub admin_listen: Option<SocketAddr>,
 }
 
 /// The listener's TLS material, read at start.
@@ -318,6 +325,7 @@ impl Settings {
             upstream_rate_limit: None,
             tls: None,
             grpc_web: None,
+            admin_listen: None,
         }
     }
 }
@@ -432,6 +440,7 @@ impl ServeArgs {
             upstream_rate_limit: self.upstream_rate_limit,
             tls,
             grpc_web: self.grpc_web.then(|| self.cors_allowed_origins.clone()),
+            admin_listen: self.admin_listen,
         })
     }
 

@@ -15,16 +15,19 @@
 //! - [`concurrency`]: the global limit on concurrent calls, rejecting fast.
 //! - [`rate_limit`]: the optional outgoing rate limit, queueing within deadlines.
 //! - [`upstream_health`]: per-upstream health statuses fed by real calls.
-//! - [`telemetry`]: logging setup.
+//! - [`telemetry`]: logging, OpenTelemetry tracing and propagation, redaction.
+//! - [`metrics`]: Prometheus metrics; [`admin`]: the listener serving them.
 //! - [`emulator`]: the vendor emulator used by `serve --emulator` and tests.
 //! - [`pb`]: generated code and descriptor sets.
 
+pub mod admin;
 pub mod app;
 pub mod concurrency;
 pub mod config;
 pub mod credentials;
 pub mod domain;
 pub mod emulator;
+pub mod metrics;
 pub mod pb;
 pub mod rate_limit;
 pub mod request_size;

@@ -6,9 +6,9 @@ use std::process::ExitCode;
 use clap::Parser;
 use unico_facade::{
     app::App,
-    config::{Cli, Command, EmulatorArgs, ServeArgs},
+    config::{Cli, Command, EmulatorArgs, LogFormat, ServeArgs},
     emulator::{self, EmulatorConfig},
-    telemetry,
+    telemetry::{self, Export, Telemetry},
 };
 
 #[tokio::main]
@@ -29,13 +29,27 @@ async fn main() -> ExitCode {
 
 async fn serve(args: ServeArgs) -> Result<(), String> {
     let settings = args.settings().map_err(|e| e.to_string())?;
-    telemetry::init(args.log_format, std::io::stdout);
+    let telemetry = start_telemetry(args.log_format)?;
     let app = App::build(settings).await.map_err(|e| e.to_string())?;
-    app.run(shutdown_signal()).await.map_err(|e| e.to_string())
+    let served = app.run(shutdown_signal()).await.map_err(|e| e.to_string());
+    telemetry.shutdown().await;
+    served
+}
+
+/// Logging and tracing; OTLP export when an `OTEL_EXPORTER_OTLP_*` endpoint is set.
+fn start_telemetry(format: LogFormat) -> Result<Telemetry, String> {
+    let export = Export::detect();
+    let provider = telemetry::tracer_provider(&export)?;
+    telemetry::init(format, std::io::stdout, &provider);
+    telemetry::install_propagator();
+    if export != Export::Off {
+        tracing::info!("exporting traces over OTLP");
+    }
+    Ok(Telemetry::new(provider))
 }
 
 async fn run_emulator(args: EmulatorArgs) -> Result<(), String> {
-    telemetry::init(args.log_format, std::io::stdout);
+    let _telemetry = start_telemetry(args.log_format)?;
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
         .map_err(|e| format!("cannot listen on {}: {e}", args.listen))?;

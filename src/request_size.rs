@@ -7,25 +7,27 @@
 use std::{
     future::Future,
     pin::Pin,
+    sync::Arc,
     task::{Context, Poll},
 };
 
 use tonic::{Code, Status};
 
-use crate::status::FacadeError;
+use crate::{metrics::Metrics, status::FacadeError};
 
 /// The start of tonic's message for a request over the limit.
 const TONIC_TOO_LARGE: &str = "Error, decoded message length too large";
 
 /// Wraps every service of the server.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct RequestTooLargeLayer {
     limit: usize,
+    metrics: Arc<Metrics>,
 }
 
 impl RequestTooLargeLayer {
-    pub fn new(limit: usize) -> Self {
-        Self { limit }
+    pub fn new(limit: usize, metrics: Arc<Metrics>) -> Self {
+        Self { limit, metrics }
     }
 }
 
@@ -36,6 +38,7 @@ impl<S> tower::Layer<S> for RequestTooLargeLayer {
         RequestTooLarge {
             inner,
             limit: self.limit,
+            metrics: self.metrics.clone(),
         }
     }
 }
@@ -45,6 +48,7 @@ impl<S> tower::Layer<S> for RequestTooLargeLayer {
 pub struct RequestTooLarge<S> {
     inner: S,
     limit: usize,
+    metrics: Arc<Metrics>,
 }
 
 impl<S, ReqBody, ResBody> tower::Service<http::Request<ReqBody>> for RequestTooLarge<S>
@@ -63,6 +67,7 @@ where
 
     fn call(&mut self, request: http::Request<ReqBody>) -> Self::Future {
         let limit = self.limit;
+        let metrics = self.metrics.clone();
         let response = self.inner.call(request);
         Box::pin(async move {
             let response = response.await?;
@@ -75,6 +80,7 @@ where
                 return Ok(response);
             }
             tracing::info!(limit_bytes = limit, "request refused: over the size limit");
+            metrics.local_rejection("REQUEST_TOO_LARGE");
             Ok(Status::from(FacadeError::RequestTooLarge { limit }).into_http())
         })
     }

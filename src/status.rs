@@ -290,7 +290,25 @@ struct Mapped {
 
 impl From<FacadeError> for Status {
     fn from(error: FacadeError) -> Self {
-        let mapped = match &error {
+        to_status(&error, None).0
+    }
+}
+
+/// What the caller's status says, for the call's log line and metrics.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Summary {
+    pub code: Code,
+    pub reason: &'static str,
+    /// Refused by the facade itself, no upstream call.
+    pub local: bool,
+    pub upstream_http_status: Option<String>,
+    pub upstream_code: Option<String>,
+}
+
+/// The status for a failure; with a request id, a RequestInfo detail too.
+pub fn to_status(error: &FacadeError, request_id: Option<&str>) -> (Status, Summary) {
+    {
+        let mapped = match error {
             FacadeError::InvalidRequest(invalid) => local(invalid),
             FacadeError::Credentials(error) => credentials(error),
             FacadeError::RequestTooLarge { limit } => facade_limit(
@@ -328,8 +346,18 @@ impl From<FacadeError> for Status {
             metadata,
             mut details,
         } = mapped;
+        let summary = Summary {
+            code,
+            reason,
+            local: metadata.get("origin").is_some_and(|o| o == "facade"),
+            upstream_http_status: metadata.get("upstreamHttpStatus").cloned(),
+            upstream_code: metadata.get("upstreamCode").cloned(),
+        };
+        if let Some(id) = request_id {
+            details.set_request_info(id, "");
+        }
         details.set_error_info(reason, ERROR_DOMAIN, metadata);
-        Status::with_error_details(code, message, details)
+        (Status::with_error_details(code, message, details), summary)
     }
 }
 
@@ -490,6 +518,15 @@ const CREDENTIAL_REASONS: &[&str] = &[
     "API_KEY_INVALID",
     "ACTION_NOT_PERMITTED",
 ];
+
+/// Whether a vendor code has a row of its own (a bounded metric label).
+pub fn is_documented_code(code: &VendorCode) -> bool {
+    let number = code.as_number();
+    VENDOR_ROWS.iter().any(|r| match r.key {
+        Key::Code(c) | Key::CodeAndMessage(c, _) | Key::CodeWhenReusing(c) => Some(c) == number,
+        _ => false,
+    })
+}
 
 /// Whether an upstream answer rejects the access token itself, before the
 /// upstream acted: 401 on the IDCloud API, 403 with 10501/10502 on the ID API.

@@ -20,7 +20,10 @@ use secrecy::SecretString;
 use tokio::time::Instant;
 
 use super::service_account::ServiceAccount;
-use crate::upstream::{TokenError, UpstreamClient, VendorCode};
+use crate::{
+    metrics::Metrics,
+    upstream::{TokenError, UpstreamClient, VendorCode},
+};
 
 /// How tokens are refreshed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -117,6 +120,7 @@ struct Inner {
     state: Mutex<State>,
     generation: AtomicU64,
     requests: AtomicU64,
+    metrics: Arc<Metrics>,
 }
 
 impl fmt::Debug for TokenProvider {
@@ -136,6 +140,7 @@ impl TokenProvider {
         identity: Url,
         upstream: UpstreamClient,
         policy: RefreshPolicy,
+        metrics: Arc<Metrics>,
     ) -> Self {
         Self {
             inner: Arc::new(Inner {
@@ -147,6 +152,7 @@ impl TokenProvider {
                 state: Mutex::new(State::Empty),
                 generation: AtomicU64::new(0),
                 requests: AtomicU64::new(0),
+                metrics,
             }),
         }
     }
@@ -272,7 +278,13 @@ impl Inner {
         let token = self
             .upstream
             .fetch_token(&self.identity, &assertion, self.policy.attempt_timeout)
-            .await?;
+            .await;
+        self.metrics.token_request(match &token {
+            Ok(_) => "issued",
+            Err(TokenError::Transient { .. }) => "unavailable",
+            Err(TokenError::Rejected { .. }) => "rejected",
+        });
+        let token = token?;
         let life = token.expires_in;
         let margin = self.policy.margin.min(life / 2);
         let safety = (life / 10).min(Duration::from_secs(5));

@@ -1,14 +1,12 @@
 //! `unico.identity.v1.DocumentService`: document capture and reuse on the ID API.
 
-use std::time::Instant;
-
 use prost_types::{ListValue, Struct, Value as PbValue, value::Kind};
 use serde_json::{Map, Value};
 use tonic::{Request, Response, Status};
 
 use tokio::time::Instant as Deadline;
 
-use super::{SharedState, call_budget, call_upstream, log_outcome};
+use super::{SharedState, call_budget, call_upstream};
 use crate::{
     domain::DocumentKind,
     pb::identity_v1::{
@@ -71,14 +69,10 @@ impl DocumentService for DocumentHandler {
         &self,
         request: Request<CreateDocumentProcessRequest>,
     ) -> Result<Response<CreateDocumentProcessResponse>, Status> {
-        let started = Instant::now();
-        let outcome = self
-            .create(request)
-            .await
-            .map(Response::new)
-            .map_err(Status::from);
-        log_outcome("CreateDocumentProcess", started, &outcome);
-        outcome
+        let scope = self
+            .shared
+            .begin("CreateDocumentProcess", request.metadata());
+        scope.finish(self.create(request).await)
     }
 }
 

@@ -6,21 +6,25 @@ mod deadline;
 mod document;
 mod process;
 
+mod request_id;
+
 use std::{sync::Arc, time::Instant};
 
 pub use deadline::{DEADLINE_MARGIN_MAX, call_budget, parse_grpc_timeout};
 pub use document::DocumentHandler;
 pub use process::ProcessHandler;
-use tonic::{Code, Status};
-use tonic_types::StatusExt;
-
+pub use request_id::{REQUEST_ID_KEY, RequestId};
 use tokio::time::Instant as Deadline;
-use tonic::metadata::MetadataMap;
+use tonic::{
+    Code, Response, Status,
+    metadata::{MetadataMap, MetadataValue},
+};
 
 use crate::{
     credentials::{CredentialSource, Origin},
+    metrics::{InFlight, Metrics, code_name},
     rate_limit::RateLimiter,
-    status::{CallContext, FacadeError, rejects_access_token},
+    status::{CallContext, FacadeError, rejects_access_token, to_status},
     upstream::{Endpoint, UpstreamClient, UpstreamCredentials, UpstreamError},
     upstream_health::{Signal, UpstreamHealth},
     validation::ImageLimits,
@@ -39,6 +43,7 @@ pub struct Shared {
     pub rate_limiter: Option<RateLimiter>,
     /// Per-family upstream health, fed by every call's outcome.
     pub upstream_health: UpstreamHealth,
+    pub metrics: Arc<Metrics>,
 }
 
 /// The pause before the one retry of a refused connection.
@@ -79,7 +84,9 @@ where
                 .map_err(|wait| FacadeError::UpstreamRateLimited { wait })?;
         }
         let remaining = deadline.saturating_duration_since(Deadline::now());
+        let sent = Instant::now();
         let outcome = call(resolved.credentials.clone(), remaining).await;
+        record_upstream(&shared.metrics, endpoint, &outcome, sent.elapsed());
         shared
             .upstream_health
             .record(api, Signal::of(&outcome))
@@ -114,29 +121,119 @@ where
     }
 }
 
-/// Logs one line for a finished call: method, gRPC code, ErrorInfo reason,
-/// latency and, when the upstream answered, its status and code. Nothing
-/// from the request itself.
-pub(crate) fn log_outcome<T>(method: &'static str, started: Instant, outcome: &Result<T, Status>) {
-    let latency_ms = started.elapsed().as_secs_f64() * 1000.0;
-    match outcome {
-        Ok(_) => {
-            tracing::info!(rpc.method = method, grpc.code = ?Code::Ok, latency_ms, "call finished")
-        }
-        Err(status) => {
-            let details = status.get_error_details();
-            let info = details.error_info();
-            let reason = info.map(|i| i.reason.as_str()).unwrap_or_default();
-            let meta = |key: &str| info.and_then(|i| i.metadata.get(key)).map(String::as_str);
-            tracing::info!(
-                rpc.method = method,
-                grpc.code = ?status.code(),
-                reason,
-                upstream.http_status = meta("upstreamHttpStatus"),
-                upstream.code = meta("upstreamCode"),
-                latency_ms,
-                "call finished"
-            );
+/// Counts an upstream call by endpoint, HTTP status and vendor code; a code
+/// the table does not know is counted as `other`, keeping labels bounded.
+fn record_upstream<T>(
+    metrics: &Metrics,
+    endpoint: Endpoint,
+    outcome: &Result<T, UpstreamError>,
+    latency: std::time::Duration,
+) {
+    let (status, code) = match outcome {
+        Ok(_) => (Some(200), None),
+        Err(UpstreamError::Vendor(vendor)) => (
+            Some(vendor.http_status),
+            vendor
+                .code
+                .as_ref()
+                .map(|code| match crate::status::is_documented_code(code) {
+                    true => code.to_string(),
+                    false => "other".to_owned(),
+                }),
+        ),
+        Err(UpstreamError::UnparseableResponse { http_status, .. }) => (Some(*http_status), None),
+        Err(_) => (None, None),
+    };
+    metrics.upstream_call(endpoint.route(), status, code.as_deref(), latency);
+}
+
+/// The bookkeeping of one call: its request id, the in-flight gauge, the
+/// latency, and, at the end, one log line, the metrics, the span's status
+/// and the `x-request-id` response metadata.
+pub(crate) struct CallScope<'a> {
+    method: &'static str,
+    request_id: RequestId,
+    started: Instant,
+    metrics: &'a Metrics,
+    _in_flight: InFlight<'a>,
+}
+
+impl Shared {
+    pub(crate) fn begin(&self, method: &'static str, metadata: &MetadataMap) -> CallScope<'_> {
+        let request_id = RequestId::from_metadata(metadata);
+        tracing::Span::current().record("unico.request_id", request_id.as_str());
+        CallScope {
+            method,
+            request_id,
+            started: Instant::now(),
+            metrics: &self.metrics,
+            _in_flight: self.metrics.start_rpc(method),
         }
     }
+}
+
+impl CallScope<'_> {
+    pub(crate) fn finish<T>(self, outcome: Result<T, FacadeError>) -> Result<Response<T>, Status> {
+        let latency = self.started.elapsed();
+        let latency_ms = latency.as_secs_f64() * 1000.0;
+        let span = tracing::Span::current();
+        let id_value = MetadataValue::try_from(self.request_id.as_str()).ok();
+        match outcome {
+            Ok(message) => {
+                self.metrics.finish_rpc(self.method, Code::Ok, latency);
+                span.record("rpc.grpc.status_code", 0);
+                tracing::info!(
+                    rpc.method = self.method,
+                    grpc.code = "OK",
+                    latency_ms,
+                    request_id = self.request_id.as_str(),
+                    "call finished"
+                );
+                let mut response = Response::new(message);
+                if let Some(id) = id_value {
+                    response.metadata_mut().insert(REQUEST_ID_KEY, id);
+                }
+                Ok(response)
+            }
+            Err(error) => {
+                let (mut status, summary) = to_status(&error, Some(self.request_id.as_str()));
+                self.metrics.finish_rpc(self.method, summary.code, latency);
+                if summary.local {
+                    self.metrics.local_rejection(summary.reason);
+                }
+                span.record("rpc.grpc.status_code", summary.code as i64);
+                span.record("error.type", summary.reason);
+                if is_server_error(summary.code) {
+                    span.record("otel.status_code", "ERROR");
+                }
+                tracing::info!(
+                    rpc.method = self.method,
+                    grpc.code = code_name(summary.code),
+                    reason = summary.reason,
+                    upstream.http_status = summary.upstream_http_status.as_deref(),
+                    upstream.code = summary.upstream_code.as_deref(),
+                    latency_ms,
+                    request_id = self.request_id.as_str(),
+                    "call finished"
+                );
+                if let Some(id) = id_value {
+                    status.metadata_mut().insert(REQUEST_ID_KEY, id);
+                }
+                Err(status)
+            }
+        }
+    }
+}
+
+/// The codes OpenTelemetry marks as errors on a gRPC server span.
+fn is_server_error(code: Code) -> bool {
+    matches!(
+        code,
+        Code::Unknown
+            | Code::DeadlineExceeded
+            | Code::Unimplemented
+            | Code::Internal
+            | Code::Unavailable
+            | Code::DataLoss
+    )
 }

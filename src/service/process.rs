@@ -1,12 +1,10 @@
 //! `unico.identity.v1.ProcessService`: operations on IDCloud processes.
 
-use std::time::Instant;
-
 use tonic::{Request, Response, Status};
 
 use tokio::time::Instant as Deadline;
 
-use super::{SharedState, call_budget, call_upstream, log_outcome};
+use super::{SharedState, call_budget, call_upstream};
 use crate::{
     pb::identity_v1::{
         self as pb, Person, Process, SetProcessDocumentRequest, SetProcessDocumentResponse,
@@ -65,14 +63,8 @@ impl ProcessService for ProcessHandler {
         &self,
         request: Request<SetProcessDocumentRequest>,
     ) -> Result<Response<SetProcessDocumentResponse>, Status> {
-        let started = Instant::now();
-        let outcome = self
-            .set_document(request)
-            .await
-            .map(Response::new)
-            .map_err(Status::from);
-        log_outcome("SetProcessDocument", started, &outcome);
-        outcome
+        let scope = self.shared.begin("SetProcessDocument", request.metadata());
+        scope.finish(self.set_document(request).await)
     }
 }
 

@@ -4,11 +4,14 @@
 
 use std::time::{Duration, SystemTime};
 
+use opentelemetry_http::HeaderInjector;
 use reqwest::{
     StatusCode, Url,
     header::{ACCEPT, CONTENT_TYPE, HeaderMap, HeaderValue, RETRY_AFTER},
 };
 use serde::de::DeserializeOwned;
+use tracing::{Instrument, field::Empty};
+use tracing_opentelemetry::OpenTelemetrySpanExt;
 
 use super::{
     body::read_capped,
@@ -98,6 +101,9 @@ impl UpstreamClient {
         })
     }
 
+    /// One HTTP exchange inside a client span (`http.*` attributes, the
+    /// route template, never the URL), with the W3C context injected so the
+    /// vendor's side of the call sits under the caller's trace.
     async fn exchange(
         &self,
         endpoint: Endpoint,
@@ -105,10 +111,58 @@ impl UpstreamClient {
         credentials: &UpstreamCredentials,
         body: Vec<u8>,
     ) -> Result<(StatusCode, bytes::Bytes), UpstreamError> {
+        let span = tracing::info_span!(
+            "upstream",
+            otel.name = endpoint.route(),
+            otel.kind = "client",
+            otel.status_code = Empty,
+            http.request.method = "POST",
+            http.route = endpoint.path_template(),
+            server.address = url.host_str().unwrap_or_default(),
+            http.response.status_code = Empty,
+            unico.vendor_code = Empty,
+            error.type = Empty,
+        );
+        let outcome = self
+            .exchange_in(endpoint, url, credentials, body, &span)
+            .instrument(span.clone())
+            .await;
+        match &outcome {
+            Ok((status, _)) => {
+                span.record("http.response.status_code", status.as_u16());
+            }
+            Err(UpstreamError::Vendor(vendor)) => {
+                span.record("http.response.status_code", vendor.http_status);
+                span.record("error.type", vendor.http_status.to_string());
+                span.record("otel.status_code", "ERROR");
+                if let Some(code) = &vendor.code {
+                    span.record("unico.vendor_code", code.to_string());
+                }
+            }
+            Err(error) => {
+                span.record("error.type", error_type(error));
+                span.record("otel.status_code", "ERROR");
+            }
+        }
+        outcome
+    }
+
+    async fn exchange_in(
+        &self,
+        endpoint: Endpoint,
+        url: Url,
+        credentials: &UpstreamCredentials,
+        body: Vec<u8>,
+        span: &tracing::Span,
+    ) -> Result<(StatusCode, bytes::Bytes), UpstreamError> {
         let mut headers = HeaderMap::new();
         headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
         headers.insert(ACCEPT, HeaderValue::from_static("application/json"));
         credentials.apply(&mut headers, endpoint.api() == Api::Id);
+        let context = span.context();
+        opentelemetry::global::get_text_map_propagator(|propagator| {
+            propagator.inject_context(&context, &mut HeaderInjector(&mut headers));
+        });
 
         let response = self
             .http
@@ -156,6 +210,18 @@ impl UpstreamClient {
             retry_after,
             body_excerpt: String::from_utf8_lossy(&bytes[..excerpt_len]).into_owned(),
         }))
+    }
+}
+
+/// A bounded `error.type` for a failure without a vendor answer.
+fn error_type(error: &UpstreamError) -> &'static str {
+    match error {
+        UpstreamError::BuildRequest { .. } => "build_request",
+        UpstreamError::Connect { .. } => "connect",
+        UpstreamError::ConnectionLost { .. } => "connection_lost",
+        UpstreamError::Timeout { .. } => "timeout",
+        UpstreamError::UnparseableResponse { .. } => "unparseable_response",
+        UpstreamError::Vendor(_) => "vendor",
     }
 }
 

@@ -27,12 +27,18 @@ impl Endpoint {
         }
     }
 
-    /// The route template: a bounded label for telemetry, never the raw URL.
+    /// Method and route template: a bounded label for telemetry, never the
+    /// raw URL (which holds the process id).
     pub fn route(self) -> &'static str {
         match self {
             Endpoint::SetProcessDocument => "POST /client/v1/process/{processId}/document",
             Endpoint::CreateDocumentProcess => "POST /processes/v1",
         }
+    }
+
+    /// The path template alone (`http.route`).
+    pub fn path_template(self) -> &'static str {
+        self.route().trim_start_matches("POST ")
     }
 }
 

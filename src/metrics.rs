@@ -1,0 +1,275 @@
+//! Prometheus metrics, served in the text exposition format on the admin
+//! listener. Every label takes values from a bounded set (method names,
+//! gRPC codes, route templates, HTTP statuses, documented vendor codes,
+//! reasons of the error table): never an id or personal data.
+
+use std::time::Duration;
+
+use prometheus_client::{
+    encoding::EncodeLabelSet,
+    metrics::{counter::Counter, family::Family, gauge::Gauge, histogram::Histogram},
+    registry::Registry,
+};
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct RpcLabels {
+    method: &'static str,
+    code: &'static str,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct MethodLabels {
+    method: &'static str,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct UpstreamLabels {
+    endpoint: &'static str,
+    http_status: String,
+    vendor_code: String,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct EndpointLabels {
+    endpoint: &'static str,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ReasonLabels {
+    reason: String,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct OutcomeLabels {
+    outcome: &'static str,
+}
+
+fn latency_histogram() -> Histogram {
+    // 5 ms … ~40 s: facade work is fast, the vendor's capture is slow.
+    Histogram::new(prometheus_client::metrics::histogram::exponential_buckets(
+        0.005, 2.0, 14,
+    ))
+}
+
+/// The facade's metrics and their registry.
+#[derive(Debug)]
+pub struct Metrics {
+    registry: Registry,
+    rpc_requests: Family<RpcLabels, Counter>,
+    rpc_duration: Family<RpcLabels, Histogram, fn() -> Histogram>,
+    in_flight: Family<MethodLabels, Gauge>,
+    upstream_requests: Family<UpstreamLabels, Counter>,
+    upstream_duration: Family<EndpointLabels, Histogram, fn() -> Histogram>,
+    local_rejections: Family<ReasonLabels, Counter>,
+    token_refreshes: Family<OutcomeLabels, Counter>,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Metrics {
+    pub fn new() -> Self {
+        let mut registry = Registry::with_prefix("unico_facade");
+        let rpc_requests = Family::<RpcLabels, Counter>::default();
+        registry.register(
+            "rpc_requests",
+            "Finished RPCs by method and gRPC code",
+            rpc_requests.clone(),
+        );
+        let rpc_duration = Family::<RpcLabels, Histogram, fn() -> Histogram>::new_with_constructor(
+            latency_histogram,
+        );
+        registry.register(
+            "rpc_duration_seconds",
+            "RPC latency by method and gRPC code",
+            rpc_duration.clone(),
+        );
+        let in_flight = Family::<MethodLabels, Gauge>::default();
+        registry.register(
+            "rpc_in_flight",
+            "RPCs being served, by method",
+            in_flight.clone(),
+        );
+        let upstream_requests = Family::<UpstreamLabels, Counter>::default();
+        registry.register(
+            "upstream_requests",
+            "Upstream calls by endpoint, HTTP status (none: no answer) and vendor code",
+            upstream_requests.clone(),
+        );
+        let upstream_duration =
+            Family::<EndpointLabels, Histogram, fn() -> Histogram>::new_with_constructor(
+                latency_histogram,
+            );
+        registry.register(
+            "upstream_duration_seconds",
+            "Upstream call latency by endpoint",
+            upstream_duration.clone(),
+        );
+        let local_rejections = Family::<ReasonLabels, Counter>::default();
+        registry.register(
+            "local_rejections",
+            "Requests refused by the facade itself, by ErrorInfo reason",
+            local_rejections.clone(),
+        );
+        let token_refreshes = Family::<OutcomeLabels, Counter>::default();
+        registry.register(
+            "token_requests",
+            "Requests to the vendor's token endpoint, by outcome",
+            token_refreshes.clone(),
+        );
+        Self {
+            registry,
+            rpc_requests,
+            rpc_duration,
+            in_flight,
+            upstream_requests,
+            upstream_duration,
+            local_rejections,
+            token_refreshes,
+        }
+    }
+
+    /// Counts one RPC as in flight until the guard drops.
+    pub fn start_rpc(&self, method: &'static str) -> InFlight<'_> {
+        let gauge = self
+            .in_flight
+            .get_or_create(&MethodLabels { method })
+            .clone();
+        gauge.inc();
+        InFlight {
+            gauge,
+            _metrics: self,
+        }
+    }
+
+    pub fn finish_rpc(&self, method: &'static str, code: tonic::Code, latency: Duration) {
+        let labels = RpcLabels {
+            method,
+            code: code_name(code),
+        };
+        self.rpc_requests.get_or_create(&labels).inc();
+        self.rpc_duration
+            .get_or_create(&labels)
+            .observe(latency.as_secs_f64());
+    }
+
+    pub fn upstream_call(
+        &self,
+        endpoint: &'static str,
+        http_status: Option<u16>,
+        vendor_code: Option<&str>,
+        latency: Duration,
+    ) {
+        self.upstream_requests
+            .get_or_create(&UpstreamLabels {
+                endpoint,
+                http_status: http_status.map_or_else(|| "none".to_owned(), |s| s.to_string()),
+                vendor_code: vendor_code.unwrap_or("none").to_owned(),
+            })
+            .inc();
+        self.upstream_duration
+            .get_or_create(&EndpointLabels { endpoint })
+            .observe(latency.as_secs_f64());
+    }
+
+    pub fn local_rejection(&self, reason: &str) {
+        self.local_rejections
+            .get_or_create(&ReasonLabels {
+                reason: reason.to_owned(),
+            })
+            .inc();
+    }
+
+    pub fn token_request(&self, outcome: &'static str) {
+        self.token_refreshes
+            .get_or_create(&OutcomeLabels { outcome })
+            .inc();
+    }
+
+    /// The Prometheus text exposition of every metric.
+    pub fn render(&self) -> String {
+        let mut text = String::new();
+        prometheus_client::encoding::text::encode(&mut text, &self.registry)
+            .expect("writing to a String cannot fail");
+        text
+    }
+}
+
+/// Decrements the in-flight gauge when dropped.
+#[derive(Debug)]
+pub struct InFlight<'a> {
+    gauge: Gauge,
+    _metrics: &'a Metrics,
+}
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        self.gauge.dec();
+    }
+}
+
+/// The canonical name of a gRPC code, as a label value.
+pub fn code_name(code: tonic::Code) -> &'static str {
+    use tonic::Code::*;
+    match code {
+        Ok => "OK",
+        Cancelled => "CANCELLED",
+        Unknown => "UNKNOWN",
+        InvalidArgument => "INVALID_ARGUMENT",
+        DeadlineExceeded => "DEADLINE_EXCEEDED",
+        NotFound => "NOT_FOUND",
+        AlreadyExists => "ALREADY_EXISTS",
+        PermissionDenied => "PERMISSION_DENIED",
+        ResourceExhausted => "RESOURCE_EXHAUSTED",
+        FailedPrecondition => "FAILED_PRECONDITION",
+        Aborted => "ABORTED",
+        OutOfRange => "OUT_OF_RANGE",
+        Unimplemented => "UNIMPLEMENTED",
+        Internal => "INTERNAL",
+        Unavailable => "UNAVAILABLE",
+        DataLoss => "DATA_LOSS",
+        Unauthenticated => "UNAUTHENTICATED",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn renders_counts_with_bounded_labels() {
+        let metrics = Metrics::new();
+        {
+            let _guard = metrics.start_rpc("SetProcessDocument");
+            assert!(
+                metrics
+                    .render()
+                    .contains("unico_facade_rpc_in_flight{method=\"SetProcessDocument\"} 1")
+            );
+        }
+        metrics.finish_rpc(
+            "SetProcessDocument",
+            tonic::Code::NotFound,
+            Duration::from_millis(12),
+        );
+        metrics.upstream_call(
+            "POST /processes/v1",
+            Some(400),
+            Some("20507"),
+            Duration::from_millis(80),
+        );
+        let text = metrics.render();
+        assert!(text.contains("unico_facade_rpc_requests_total{method=\"SetProcessDocument\",code=\"NOT_FOUND\"} 1"), "{text}");
+        assert!(
+            text.contains("unico_facade_rpc_in_flight{method=\"SetProcessDocument\"} 0"),
+            "{text}"
+        );
+        assert!(
+            text.contains("http_status=\"400\",vendor_code=\"20507\""),
+            "{text}"
+        );
+    }
+}

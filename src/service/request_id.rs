@@ -1,0 +1,54 @@
+//! The request id of a call: the caller's `x-request-id` when it is a sane
+//! token, otherwise a fresh UUID. Logged on the call's line, returned in the
+//! response metadata and in RequestInfo on errors.
+
+use tonic::metadata::MetadataMap;
+
+/// The metadata key, in and out.
+pub const REQUEST_ID_KEY: &str = "x-request-id";
+const MAX_CHARS: usize = 128;
+
+/// A request id safe to log and echo.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RequestId(String);
+
+impl RequestId {
+    pub fn from_metadata(metadata: &MetadataMap) -> Self {
+        metadata
+            .get(REQUEST_ID_KEY)
+            .and_then(|v| v.to_str().ok())
+            .filter(|v| is_sane(v))
+            .map(|v| Self(v.to_owned()))
+            .unwrap_or_else(|| Self(uuid::Uuid::new_v4().to_string()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// Letters, digits and `-._:` only: nothing that could smuggle data or
+/// break a log line.
+fn is_sane(value: &str) -> bool {
+    !value.is_empty()
+        && value.len() <= MAX_CHARS
+        && value
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-._:".contains(&b))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_sane_caller_id_is_kept_and_anything_else_replaced() {
+        let mut md = MetadataMap::new();
+        md.insert(REQUEST_ID_KEY, "req-123:abc".parse().unwrap());
+        assert_eq!(RequestId::from_metadata(&md).as_str(), "req-123:abc");
+        md.insert(REQUEST_ID_KEY, "luke@example.com".parse().unwrap());
+        let generated = RequestId::from_metadata(&md);
+        assert_eq!(generated.as_str().len(), 36);
+        assert!(RequestId::from_metadata(&MetadataMap::new()).as_str() != generated.as_str());
+    }
+}

@@ -1,0 +1,20 @@
+//! Telemetry, in one place:
+//! - `logging`: the `tracing` subscriber (JSON lines or text, `RUST_LOG`),
+//!   with the OpenTelemetry layer;
+//! - `otel`: the tracer provider (OTLP export configured by the standard
+//!   `OTEL_*` variables, off without an endpoint) and W3C propagation;
+//! - `rpc_span`: one server span per facade RPC, parented on the caller's
+//!   `traceparent`; health and reflection are not traced;
+//! - `redact`: masking for the rare text that must be logged from outside.
+//!
+//! Field names follow OpenTelemetry's semantic conventions (`rpc.*`,
+//! `http.*`); no field ever holds a request's personal data.
+
+mod logging;
+mod otel;
+pub mod redact;
+mod rpc_span;
+
+pub use logging::{init, otel_layer};
+pub use otel::{Export, Telemetry, install_propagator, tracer_provider};
+pub use rpc_span::RpcSpanLayer;
