@@ -26,6 +26,8 @@ pub const CPF: &str = "52998224725";
 
 pub struct TestApp {
     pub addr: SocketAddr,
+    /// The metrics listener, when the test asked for one.
+    pub admin_addr: Option<SocketAddr>,
     pub emulator: Emulator,
     pub channel: Channel,
     pub process: ProcessServiceClient<Channel>,
@@ -55,6 +57,7 @@ pub async fn spawn_app_with_emulator(
     customize(&mut settings);
     let app = App::build(settings).await.expect("app builds");
     let addr = app.local_addr();
+    let admin_addr = app.admin_addr();
     let (stop, stopped) = oneshot::channel::<()>();
     let server = tokio::spawn(async move {
         app.run(async {
@@ -70,6 +73,7 @@ pub async fn spawn_app_with_emulator(
         .expect("client connects");
     TestApp {
         addr,
+        admin_addr,
         emulator,
         process: ProcessServiceClient::new(channel.clone()),
         document: DocumentServiceClient::new(channel.clone())

@@ -11,6 +11,7 @@ mod health_and_reflection;
 mod helpers;
 mod hostile_process_ids;
 mod mesh;
+mod observability;
 mod set_process_document;
 mod set_process_document_errors;
 mod set_process_document_validation;
