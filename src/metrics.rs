@@ -189,13 +189,50 @@ impl Metrics {
             .inc();
     }
 
-    /// The Prometheus text exposition of every metric.
+    /// The Prometheus text exposition (format 0.0.4) of every metric.
     pub fn render(&self) -> String {
-        let mut text = String::new();
-        prometheus_client::encoding::text::encode(&mut text, &self.registry)
+        let mut open_metrics = String::new();
+        prometheus_client::encoding::text::encode(&mut open_metrics, &self.registry)
             .expect("writing to a String cannot fail");
-        text
+        to_prometheus_text(&open_metrics)
     }
+}
+
+/// OpenMetrics text → Prometheus text: a counter's HELP and TYPE name the
+/// `_total` series (which Prometheus' own parsers and `promtool` expect),
+/// and there is no `# EOF` line.
+fn to_prometheus_text(open_metrics: &str) -> String {
+    let lines: Vec<&str> = open_metrics.lines().collect();
+    let mut out = String::with_capacity(open_metrics.len() + 64);
+    for (i, line) in lines.iter().enumerate() {
+        if *line == "# EOF" {
+            continue;
+        }
+        let counter_of = |l: &str| {
+            l.strip_prefix("# TYPE ")
+                .and_then(|rest| rest.strip_suffix(" counter"))
+                .map(str::to_owned)
+        };
+        let rewritten = if let Some(name) = counter_of(line) {
+            format!("# TYPE {name}_total counter")
+        } else if let Some(rest) = line.strip_prefix("# HELP ") {
+            let name = rest.split(' ').next().unwrap_or_default();
+            let next_is_counter = lines
+                .get(i + 1)
+                .and_then(|next| counter_of(next))
+                .is_some_and(|n| n == name);
+            if next_is_counter {
+                format!("# HELP {name}_total{}", &rest[name.len()..])
+            } else {
+                (*line).to_owned()
+            }
+        } else {
+            (*line).to_owned()
+        };
+        out.push_str(&rewritten);
+        out.push('\n');
+    }
+    out
 }
 
 /// Decrements the in-flight gauge when dropped.

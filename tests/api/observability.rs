@@ -250,6 +250,8 @@ async fn metrics_count_calls_upstream_answers_and_local_rejections() {
     app.set_document_of("proc-rate-limited").await.unwrap_err();
 
     let text = scrape(&app).await;
+    // Kept for CI, which validates the exposition with `promtool check metrics`.
+    std::fs::write(concat!(env!("CARGO_TARGET_TMPDIR"), "/metrics-sample.prom"), &text).unwrap();
 
     let m = "SetProcessDocument";
     assert_eq!(
