@@ -647,6 +647,14 @@ pub fn find_row(api: Api, vendor: &VendorError, reusing: bool) -> Option<&'stati
 }
 
 fn vendor_answer(endpoint: Endpoint, context: &CallContext, vendor: &VendorError) -> Mapped {
+    // Only at debug, only masked: the body is the vendor's text, which may
+    // echo what the caller sent.
+    tracing::debug!(
+        route = endpoint.route(),
+        http_status = vendor.http_status,
+        body = %crate::telemetry::redact::mask(&vendor.body_excerpt),
+        "upstream error body (masked)"
+    );
     let mut metadata = HashMap::from([
         ("origin".to_owned(), "upstream".to_owned()),
         (

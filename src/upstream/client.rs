@@ -97,7 +97,7 @@ impl UpstreamClient {
             .map_err(|_| UpstreamError::Timeout { budget })??;
         serde_json::from_slice(&bytes).map_err(|e| UpstreamError::UnparseableResponse {
             http_status: status.as_u16(),
-            detail: e.to_string(),
+            detail: json_error_shape(&e),
         })
     }
 
@@ -211,6 +211,17 @@ impl UpstreamClient {
             body_excerpt: String::from_utf8_lossy(&bytes[..excerpt_len]).into_owned(),
         }))
     }
+}
+
+/// Where and how a body failed to parse, without serde's message, which
+/// quotes the offending value (and the vendor may echo personal data).
+pub(crate) fn json_error_shape(error: &serde_json::Error) -> String {
+    format!(
+        "{:?} error at line {} column {}",
+        error.classify(),
+        error.line(),
+        error.column()
+    )
 }
 
 /// A bounded `error.type` for a failure without a vendor answer.

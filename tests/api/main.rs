@@ -12,6 +12,7 @@ mod helpers;
 mod hostile_process_ids;
 mod mesh;
 mod observability;
+mod redaction;
 mod set_process_document;
 mod set_process_document_errors;
 mod set_process_document_validation;

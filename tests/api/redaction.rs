@@ -1,0 +1,174 @@
+//! Redaction as a property of the code: every RPC driven through success and
+//! every error class with logging at TRACE (every crate), everything written
+//! captured, and none of the personal data or secrets of the test found.
+
+use std::sync::{Arc, Mutex};
+
+use base64::Engine as _;
+use tonic::Request;
+use unico_facade::{
+    emulator::FaultScript,
+    pb::identity_v1::{
+        CreateDocumentProcessRequest, DocumentFile, DocumentSubmission, DuiType, Gender, NewCapture, Purpose,
+        ReuseDocument, SetProcessDocumentRequest, Subject, document_submission::Capture,
+    },
+};
+
+use crate::helpers::{answer, authorized, authorized_with_key, png, spawn_app};
+
+const CPF: &str = "52998224725";
+const NAME: &str = "Leia Organa Solo";
+const EMAIL: &str = "leia.organa@alderaan.example";
+const PHONE: &str = "+5511987654321";
+const BIRTH: &str = "1977-05-25";
+
+#[derive(Clone, Default)]
+struct Captured(Arc<Mutex<Vec<u8>>>);
+
+impl std::io::Write for Captured {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// A 640 x 480 PNG header followed by a recognisable pseudo-random payload.
+fn image() -> Vec<u8> {
+    let mut bytes = png(640, 480, 64);
+    let mut x: u32 = 0x1234_5678;
+    bytes.extend((0..4096).map(|_| {
+        x ^= x << 13;
+        x ^= x >> 17;
+        x ^= x << 5;
+        (x >> 24) as u8
+    }));
+    bytes
+}
+
+fn subject(code: &str) -> Subject {
+    Subject {
+        dui_type: DuiType::BrCpf as i32,
+        code: code.into(),
+        name: NAME.into(),
+        gender: Gender::Female as i32,
+        birth_date: BIRTH.into(),
+        email: EMAIL.into(),
+        phone: PHONE.into(),
+    }
+}
+
+fn capture(auth: &str, code: &str) -> CreateDocumentProcessRequest {
+    CreateDocumentProcessRequest {
+        subject: Some(subject(code)),
+        document: Some(DocumentSubmission {
+            purpose: Purpose::Onboarding as i32,
+            auth_process_id: auth.into(),
+            capture: Some(Capture::NewCapture(NewCapture {
+                files: vec![DocumentFile { data: image().into() }],
+            })),
+        }),
+        subsidiary_id: String::new(),
+    }
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn no_personal_data_or_secret_is_ever_logged() {
+    let captured = Captured::default();
+    let sink = captured.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_max_level(tracing::Level::TRACE)
+        .with_ansi(false)
+        .with_writer(move || sink.clone())
+        .finish();
+    let _guard = tracing::subscriber::set_default(subscriber);
+    let app = spawn_app().await;
+    let process = |id: &str, value: &str| SetProcessDocumentRequest {
+        process_id: id.into(),
+        dui_type: DuiType::BrCpf as i32,
+        dui_value: value.into(),
+    };
+    let mut ps = app.process.clone();
+    let mut ds = app.document.clone();
+
+    // SetProcessDocument: success, local refusal, every vendor class.
+    ps.set_process_document(authorized(process("awaiting-1", CPF))).await.unwrap();
+    let _ = ps.set_process_document(authorized(process("p", "529.982.247-25"))).await;
+    let _ = ps.set_process_document(Request::new(process("p", CPF))).await;
+    for id in ["proc-expired", "no-such", "proc-rate-limited", "proc-internal-error"] {
+        let _ = ps.set_process_document(authorized(process(id, CPF))).await;
+    }
+    let mut expired_token = Request::new(process("awaiting-2", CPF));
+    expired_token.metadata_mut().insert("authorization", "Bearer emulator-expired-token".parse().unwrap());
+    let _ = ps.set_process_document(expired_token).await;
+    app.script(answer(400, &format!(r#"{{"code":3,"message":"dui_value {CPF} of {EMAIL} is invalid"}}"#)));
+    let _ = ps.set_process_document(authorized(process("awaiting-3", CPF))).await;
+    app.script(FaultScript { drop_connection: true, ..FaultScript::default() });
+    let _ = ps.set_process_document(authorized(process("awaiting-4", CPF))).await;
+    app.script(FaultScript { delay_ms: Some(2_000), ..FaultScript::default() });
+    let mut slow = authorized(process("awaiting-5", CPF));
+    slow.set_timeout(std::time::Duration::from_millis(200));
+    let _ = ps.set_process_document(slow).await;
+    app.script(answer(200, &format!(r#"{{"process": "{CPF}"}}"#)));
+    let _ = ps.set_process_document(authorized(process("awaiting-6", CPF))).await;
+
+    // CreateDocumentProcess: both flows, local refusal, vendor classes.
+    let captured_doc = ds
+        .create_document_process(authorized_with_key(capture("auth-face-match", CPF)))
+        .await
+        .unwrap()
+        .into_inner();
+    let reuse = CreateDocumentProcessRequest {
+        subject: Some(subject(CPF)),
+        document: Some(DocumentSubmission {
+            purpose: Purpose::CreditProcess as i32,
+            auth_process_id: "auth-face-match".into(),
+            capture: Some(Capture::Reuse(ReuseDocument {
+                document_id: captured_doc.document.unwrap().id,
+            })),
+        }),
+        subsidiary_id: String::new(),
+    };
+    ds.create_document_process(authorized_with_key(reuse)).await.unwrap();
+    let _ = ds.create_document_process(authorized_with_key(capture("auth-face-match", "52998224724"))).await;
+    for auth in ["auth-jwt-expired", "auth-process-exists", "auth-rate-limited", "auth-internal-error"] {
+        let _ = ds.create_document_process(authorized_with_key(capture(auth, CPF))).await;
+    }
+    let mut bad_key = authorized(capture("auth-face-match", CPF));
+    bad_key.metadata_mut().insert("apikey", "not-the-key-9f8e7d".parse().unwrap());
+    let _ = ds.create_document_process(bad_key).await;
+    app.script(answer(400, &format!(r#"{{"error":{{"code":20509,"message":"{NAME} {PHONE}"}}}}"#)));
+    let _ = ds.create_document_process(authorized_with_key(capture("auth-face-match", CPF))).await;
+
+    let logs = String::from_utf8_lossy(&captured.0.lock().unwrap()).into_owned();
+    assert!(logs.contains("call finished") && logs.contains("TRACE"), "the capture works");
+    let image = image();
+    let image_b64 = base64::engine::general_purpose::STANDARD.encode(&image);
+    let raw_debug = format!("{:?}", &image[100..108]);
+    let raw_debug = raw_debug.trim_matches(|c| c == '[' || c == ']');
+    let secrets = [
+        CPF,
+        "529.982.247-25",
+        "52998224724",
+        NAME,
+        EMAIL,
+        PHONE,
+        BIRTH,
+        "emulator-token",
+        "emulator-expired-token",
+        "emulator-apikey",
+        "not-the-key-9f8e7d",
+        &image_b64[200..260],
+        raw_debug,
+    ];
+    for secret in secrets {
+        if let Some(at) = logs.find(secret) {
+            let start = logs[..at].rfind('\n').map_or(0, |i| i + 1);
+            let line: String = logs[start..].lines().next().unwrap_or_default().chars().take(300).collect();
+            panic!("{secret:?} leaked in a log line: {line}");
+        }
+    }
+}
