@@ -519,6 +519,14 @@ const CREDENTIAL_REASONS: &[&str] = &[
     "ACTION_NOT_PERMITTED",
 ];
 
+/// Whether a text is one of the vendor's documented messages (safe to log).
+fn is_documented_message(text: &str) -> bool {
+    VENDOR_ROWS.iter().any(|r| {
+        r.pt_br == Some(text)
+            || matches!(r.key, Key::CodeAndMessage(_, m) | Key::StatusAndMessage(_, m) if m == text)
+    })
+}
+
 /// Whether a vendor code has a row of its own (a bounded metric label).
 pub fn is_documented_code(code: &VendorCode) -> bool {
     let number = code.as_number();
@@ -652,8 +660,8 @@ fn vendor_answer(endpoint: Endpoint, context: &CallContext, vendor: &VendorError
     tracing::debug!(
         route = endpoint.route(),
         http_status = vendor.http_status,
-        body = %crate::telemetry::redact::mask(&vendor.body_excerpt),
-        "upstream error body (masked)"
+        body = %crate::telemetry::redact::body_shape(&vendor.body_excerpt, is_documented_message),
+        "upstream error body (shape only)"
     );
     let mut metadata = HashMap::from([
         ("origin".to_owned(), "upstream".to_owned()),

@@ -5,7 +5,7 @@
 //!   `OTEL_*` variables, off without an endpoint) and W3C propagation;
 //! - `rpc_span`: one server span per facade RPC, parented on the caller's
 //!   `traceparent`; health and reflection are not traced;
-//! - `redact`: masking for the rare text that must be logged from outside.
+//! - `redact`: the safe shape of outside text that must be logged.
 //!
 //! Field names follow OpenTelemetry's semantic conventions (`rpc.*`,
 //! `http.*`); no field ever holds a request's personal data.
