@@ -367,7 +367,13 @@ fn emulator_config(listen: SocketAddr, credentials: &CredentialSettings) -> Emul
         config
             .accepted_api_keys
             .push(api_key.expose_secret().to_owned());
-        let _ = (account, audience);
+        config
+            .service_accounts
+            .push(crate::emulator::ServiceAccount {
+                issuer: account.issuer().to_owned(),
+                public_key_pem: account.public_key_pem().to_owned(),
+            });
+        config.token_audience = audience.clone();
     }
     config
 }

@@ -36,7 +36,10 @@ fn keypair() -> &'static (String, String) {
     KEYS.get_or_init(|| {
         let private = RsaPrivateKey::new(&mut rand::thread_rng(), 2048).expect("keygen");
         let private_pem = private.to_pkcs8_pem(LineEnding::LF).unwrap().to_string();
-        let public_pem = private.to_public_key().to_public_key_pem(LineEnding::LF).unwrap();
+        let public_pem = private
+            .to_public_key()
+            .to_public_key_pem(LineEnding::LF)
+            .unwrap();
         (private_pem, public_pem)
     })
 }
@@ -71,7 +74,12 @@ fn fast_policy() -> RefreshPolicy {
     }
 }
 
-async fn facade_app(emulator: EmulatorConfig, api_key: &str, policy: RefreshPolicy, allow_caller_override: bool) -> TestApp {
+async fn facade_app(
+    emulator: EmulatorConfig,
+    api_key: &str,
+    policy: RefreshPolicy,
+    allow_caller_override: bool,
+) -> TestApp {
     let api_key = api_key.to_owned();
     spawn_app_with_emulator(emulator, move |settings| {
         settings.credentials = CredentialSettings::FacadeHeld {
@@ -86,7 +94,13 @@ async fn facade_app(emulator: EmulatorConfig, api_key: &str, policy: RefreshPoli
 }
 
 async fn app_with_ttl(ttl: Duration) -> TestApp {
-    facade_app(emulator_for(&keypair().1, ttl), API_KEY, fast_policy(), false).await
+    facade_app(
+        emulator_for(&keypair().1, ttl),
+        API_KEY,
+        fast_policy(),
+        false,
+    )
+    .await
 }
 
 /// A call with no credentials at all: the facade supplies them.
@@ -119,7 +133,14 @@ fn reuse_request() -> CreateDocumentProcessRequest {
 fn api_calls(app: &TestApp) -> Vec<emulator::RecordedRequest> {
     app.requests()
         .into_iter()
-        .filter(|r| matches!(r.endpoint, Some(EmulatedEndpoint::SetProcessDocument | EmulatedEndpoint::CreateDocumentProcess)))
+        .filter(|r| {
+            matches!(
+                r.endpoint,
+                Some(
+                    EmulatedEndpoint::SetProcessDocument | EmulatedEndpoint::CreateDocumentProcess
+                )
+            )
+        })
         .collect()
 }
 
@@ -130,7 +151,9 @@ async fn burst(app: &TestApp, prefix: &str, calls: usize) {
         let id = format!("awaiting-{prefix}-{i}");
         tasks.push(tokio::spawn(async move {
             let mut client = client;
-            client.set_process_document(Request::new(set_cpf(&id))).await
+            client
+                .set_process_document(Request::new(set_cpf(&id)))
+                .await
         }));
     }
     for task in tasks {
@@ -143,15 +166,26 @@ async fn two_hundred_concurrent_calls_share_one_token_at_start_and_at_expiry() {
     let app = app_with_ttl(Duration::from_secs(2)).await;
 
     burst(&app, "first", 200).await;
-    assert_eq!(app.emulator.token_requests(), 1, "one token for the first burst");
+    assert_eq!(
+        app.emulator.token_requests(),
+        1,
+        "one token for the first burst"
+    );
 
     tokio::time::sleep(Duration::from_millis(2_100)).await; // the token is now expired
     burst(&app, "second", 200).await;
-    assert_eq!(app.emulator.token_requests(), 2, "one refresh for the second burst");
+    assert_eq!(
+        app.emulator.token_requests(),
+        2,
+        "one refresh for the second burst"
+    );
 
     let calls = api_calls(&app);
     assert_eq!(calls.len(), 400);
-    assert!(calls.iter().all(|c| c.header("apikey").is_none()), "IDCloud takes no APIKEY");
+    assert!(
+        calls.iter().all(|c| c.header("apikey").is_none()),
+        "IDCloud takes no APIKEY"
+    );
 }
 
 #[tokio::test]
@@ -159,7 +193,10 @@ async fn the_token_is_refreshed_ahead_of_expiry_without_making_calls_wait() {
     // Life 4 s: refreshed after 2 s (half the life), unusable after 3.6 s.
     let app = app_with_ttl(Duration::from_secs(4)).await;
     set_document(&app, "awaiting-a").await.unwrap();
-    let first_token = api_calls(&app)[0].header("authorization").unwrap().to_owned();
+    let first_token = api_calls(&app)[0]
+        .header("authorization")
+        .unwrap()
+        .to_owned();
 
     tokio::time::sleep(Duration::from_millis(2_300)).await;
     set_document(&app, "awaiting-b").await.unwrap();
@@ -170,13 +207,19 @@ async fn the_token_is_refreshed_ahead_of_expiry_without_making_calls_wait() {
     );
     let started = Instant::now();
     while app.emulator.token_requests() < 2 {
-        assert!(started.elapsed() < Duration::from_secs(5), "the background refresh happens");
+        assert!(
+            started.elapsed() < Duration::from_secs(5),
+            "the background refresh happens"
+        );
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
     // Let the refresh publish, then a call uses the new token.
     tokio::time::sleep(Duration::from_millis(50)).await;
     set_document(&app, "awaiting-c").await.unwrap();
-    assert_ne!(api_calls(&app)[2].header("authorization").unwrap(), first_token);
+    assert_ne!(
+        api_calls(&app)[2].header("authorization").unwrap(),
+        first_token
+    );
     assert_eq!(app.emulator.token_requests(), 2);
 }
 
@@ -186,18 +229,27 @@ async fn a_token_rejected_with_401_is_refreshed_and_the_call_retried_once() {
     set_document(&app, "awaiting-warm").await.unwrap();
     app.emulator.revoke_tokens();
 
-    set_document(&app, "awaiting-after-revoke").await.expect("retried with a new token");
+    set_document(&app, "awaiting-after-revoke")
+        .await
+        .expect("retried with a new token");
 
     assert_eq!(app.emulator.token_requests(), 2);
     let calls = api_calls(&app);
     assert_eq!(calls.len(), 3, "the rejected call and its one retry");
-    assert_ne!(calls[1].header("authorization"), calls[2].header("authorization"));
+    assert_ne!(
+        calls[1].header("authorization"),
+        calls[2].header("authorization")
+    );
 }
 
 #[tokio::test]
 async fn a_token_rejected_with_403_10501_is_refreshed_and_the_call_retried_once() {
     let app = app_with_ttl(Duration::from_secs(3600)).await;
-    app.document.clone().create_document_process(Request::new(reuse_request())).await.unwrap();
+    app.document
+        .clone()
+        .create_document_process(Request::new(reuse_request()))
+        .await
+        .unwrap();
     app.emulator.revoke_tokens();
 
     app.document
@@ -209,7 +261,10 @@ async fn a_token_rejected_with_403_10501_is_refreshed_and_the_call_retried_once(
     assert_eq!(app.emulator.token_requests(), 2);
     let calls = api_calls(&app);
     assert_eq!(calls.len(), 3);
-    assert!(calls.iter().all(|c| c.header("apikey") == Some(API_KEY)), "the facade's API key");
+    assert!(
+        calls.iter().all(|c| c.header("apikey") == Some(API_KEY)),
+        "the facade's API key"
+    );
 }
 
 #[tokio::test]
@@ -233,7 +288,11 @@ async fn a_second_rejection_is_final_and_not_the_callers_fault() {
             upstream_code: None,
         },
     );
-    assert_eq!(api_calls(&app).len(), 3, "the warm-up, the call, and exactly one retry");
+    assert_eq!(
+        api_calls(&app).len(),
+        3,
+        "the warm-up, the call, and exactly one retry"
+    );
     assert_eq!(app.emulator.token_requests(), 2, "exactly one refresh");
 }
 
@@ -260,9 +319,16 @@ async fn a_failing_token_endpoint_is_retried_with_backoff_then_unavailable() {
         },
     );
     assert!(details.retry_info().is_some());
-    assert_eq!(app.emulator.token_requests(), 4, "max_attempts, not a tight loop");
+    assert_eq!(
+        app.emulator.token_requests(),
+        4,
+        "max_attempts, not a tight loop"
+    );
     // Three backoffs of at least half of 100, 200 and 400 ms.
-    assert!(elapsed >= Duration::from_millis(350), "backed off: {elapsed:?}");
+    assert!(
+        elapsed >= Duration::from_millis(350),
+        "backed off: {elapsed:?}"
+    );
 
     // Within the cool-down, the next call does not hammer the endpoint.
     let status = set_document(&app, "awaiting-y").await.unwrap_err();
@@ -275,8 +341,17 @@ async fn a_failing_token_endpoint_is_retried_with_backoff_then_unavailable() {
 async fn a_rejected_service_account_is_internal_with_the_vendor_code_and_not_retried() {
     // The emulator knows another public key: the signature cannot be validated.
     let other = RsaPrivateKey::new(&mut rand::thread_rng(), 2048).unwrap();
-    let other_public = other.to_public_key().to_public_key_pem(LineEnding::LF).unwrap();
-    let app = facade_app(emulator_for(&other_public, Duration::from_secs(3600)), API_KEY, fast_policy(), false).await;
+    let other_public = other
+        .to_public_key()
+        .to_public_key_pem(LineEnding::LF)
+        .unwrap();
+    let app = facade_app(
+        emulator_for(&other_public, Duration::from_secs(3600)),
+        API_KEY,
+        fast_policy(),
+        false,
+    )
+    .await;
 
     let status = set_document(&app, "awaiting-x").await.unwrap_err();
 
@@ -291,11 +366,18 @@ async fn a_rejected_service_account_is_internal_with_the_vendor_code_and_not_ret
             upstream_code: None,
         },
     );
-    assert_eq!(details.error_info().unwrap().metadata["tokenErrorCode"], "1.2.5");
+    assert_eq!(
+        details.error_info().unwrap().metadata["tokenErrorCode"],
+        "1.2.5"
+    );
     for _ in 0..5 {
         set_document(&app, "awaiting-y").await.unwrap_err();
     }
-    assert_eq!(app.emulator.token_requests(), 1, "a rejection is not retried (lock-out risk)");
+    assert_eq!(
+        app.emulator.token_requests(),
+        1,
+        "a rejection is not retried (lock-out risk)"
+    );
 }
 
 trait MetadataOf {
@@ -305,13 +387,23 @@ trait MetadataOf {
 impl MetadataOf for tonic::Status {
     fn get_error_details_metadata(&self, key: &str) -> Option<String> {
         use tonic_types::StatusExt;
-        self.get_error_details().error_info()?.metadata.get(key).cloned()
+        self.get_error_details()
+            .error_info()?
+            .metadata
+            .get(key)
+            .cloned()
     }
 }
 
 #[tokio::test]
 async fn a_rejected_api_key_is_internal_in_facade_mode() {
-    let app = facade_app(emulator_for(&keypair().1, Duration::from_secs(3600)), "wrong-key", fast_policy(), false).await;
+    let app = facade_app(
+        emulator_for(&keypair().1, Duration::from_secs(3600)),
+        "wrong-key",
+        fast_policy(),
+        false,
+    )
+    .await;
 
     let status = app
         .document
@@ -336,13 +428,34 @@ async fn a_rejected_api_key_is_internal_in_facade_mode() {
 async fn callers_credentials_are_not_forwarded_unless_overriding_is_allowed() {
     let app = app_with_ttl(Duration::from_secs(3600)).await;
     let request = crate::helpers::authorized(set_cpf("awaiting-x"));
-    app.process.clone().set_process_document(request).await.unwrap();
-    let sent = api_calls(&app)[0].header("authorization").unwrap().to_owned();
-    assert_ne!(sent, format!("Bearer {}", crate::helpers::TOKEN), "the facade's token, not the caller's");
+    app.process
+        .clone()
+        .set_process_document(request)
+        .await
+        .unwrap();
+    let sent = api_calls(&app)[0]
+        .header("authorization")
+        .unwrap()
+        .to_owned();
+    assert_ne!(
+        sent,
+        format!("Bearer {}", crate::helpers::TOKEN),
+        "the facade's token, not the caller's"
+    );
 
-    let app = facade_app(emulator_for(&keypair().1, Duration::from_secs(3600)), API_KEY, fast_policy(), true).await;
+    let app = facade_app(
+        emulator_for(&keypair().1, Duration::from_secs(3600)),
+        API_KEY,
+        fast_policy(),
+        true,
+    )
+    .await;
     let request = crate::helpers::authorized(set_cpf("awaiting-y"));
-    app.process.clone().set_process_document(request).await.unwrap();
+    app.process
+        .clone()
+        .set_process_document(request)
+        .await
+        .unwrap();
     assert_eq!(
         api_calls(&app)[0].header("authorization").unwrap(),
         format!("Bearer {}", crate::helpers::TOKEN),
@@ -381,21 +494,116 @@ async fn no_secret_appears_in_the_logs_at_trace_level() {
     set_document(&app, "awaiting-1").await.unwrap();
     app.emulator.revoke_tokens();
     set_document(&app, "awaiting-2").await.unwrap();
-    app.document.clone().create_document_process(Request::new(reuse_request())).await.unwrap();
-    let wrong_key = facade_app(emulator_for(&keypair().1, Duration::from_secs(3600)), "wrong-key-123", fast_policy(), false).await;
-    let _ = wrong_key.document.clone().create_document_process(Request::new(reuse_request())).await;
+    app.document
+        .clone()
+        .create_document_process(Request::new(reuse_request()))
+        .await
+        .unwrap();
+    let wrong_key = facade_app(
+        emulator_for(&keypair().1, Duration::from_secs(3600)),
+        "wrong-key-123",
+        fast_policy(),
+        false,
+    )
+    .await;
+    let _ = wrong_key
+        .document
+        .clone()
+        .create_document_process(Request::new(reuse_request()))
+        .await;
 
     let logs = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
     assert!(logs.contains("access token refreshed"), "the capture works");
     let tokens: Vec<String> = api_calls(&app)
         .iter()
-        .filter_map(|c| c.header("authorization").map(|h| h.trim_start_matches("Bearer ").to_owned()))
+        .filter_map(|c| {
+            c.header("authorization")
+                .map(|h| h.trim_start_matches("Bearer ").to_owned())
+        })
         .collect();
     assert!(!tokens.is_empty());
-    let key_body: String = keypair().0.lines().filter(|l| !l.starts_with("-----")).collect();
+    let key_body: String = keypair()
+        .0
+        .lines()
+        .filter(|l| !l.starts_with("-----"))
+        .collect();
     let mut secrets: Vec<&str> = tokens.iter().map(String::as_str).collect();
-    secrets.extend([API_KEY, "wrong-key-123", &key_body[200..260], crate::helpers::CPF]);
+    secrets.extend([
+        API_KEY,
+        "wrong-key-123",
+        &key_body[200..260],
+        crate::helpers::CPF,
+    ]);
     for secret in secrets {
         assert!(!logs.contains(secret), "a secret leaked into the logs");
     }
+}
+
+#[tokio::test]
+async fn serve_emulator_with_a_key_file_needs_no_caller_credentials() {
+    use clap::Parser as _;
+    use unico_facade::{
+        app::App,
+        config::{Cli, Command},
+    };
+    let dir = std::env::temp_dir().join(format!("unico-facade-sa-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let key_file = dir.join("sa.pem");
+    std::fs::write(&key_file, &keypair().0).unwrap();
+    let cli = Cli::try_parse_from([
+        "unico-facade",
+        "serve",
+        "--emulator",
+        "--listen",
+        "127.0.0.1:0",
+        "--drain-delay",
+        "0s",
+        "--credentials",
+        "facade-held",
+        "--service-account-name",
+        "demo",
+        "--tenant-id",
+        "acme",
+        "--private-key-file",
+        key_file.to_str().unwrap(),
+    ])
+    .unwrap();
+    let Command::Serve(args) = cli.command else {
+        unreachable!("serve was parsed")
+    };
+    let settings = args
+        .settings_with_api_key(Some("demo-api-key".to_owned()))
+        .unwrap();
+    assert!(
+        !format!("{settings:?}").contains("demo-api-key"),
+        "settings never print the key"
+    );
+    let app = App::build(settings).await.unwrap();
+    let addr = app.local_addr();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(app.run(async {
+        let _ = stopped.await;
+    }));
+    let channel = tonic::transport::Channel::from_shared(format!("http://{addr}"))
+        .unwrap()
+        .connect()
+        .await
+        .unwrap();
+    let mut client =
+        unico_facade::pb::identity_v1::process_service_client::ProcessServiceClient::new(
+            channel.clone(),
+        );
+    client
+        .set_process_document(Request::new(set_cpf("awaiting-sa-demo")))
+        .await
+        .expect("the facade's own service account and token");
+    let mut documents =
+        unico_facade::pb::identity_v1::document_service_client::DocumentServiceClient::new(channel);
+    documents
+        .create_document_process(Request::new(reuse_request()))
+        .await
+        .expect("the facade's own API key too");
+    let _ = stop.send(());
+    server.await.unwrap().unwrap();
+    let _ = std::fs::remove_dir_all(dir);
 }
