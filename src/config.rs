@@ -36,6 +36,8 @@ pub enum Command {
     Serve(ServeArgs),
     /// Serve only the emulator of the vendor's REST endpoints.
     Emulator(EmulatorArgs),
+    /// Check a running facade's gRPC health: exit 0 only if SERVING.
+    Health(HealthArgs),
 }
 
 /// Whose credentials upstream calls carry.
@@ -221,6 +223,23 @@ pub struct EmulatorArgs {
     /// Log format.
     #[arg(long, env = "UNICO_FACADE_LOG_FORMAT", value_enum, default_value_t = LogFormat::Auto)]
     pub log_format: LogFormat,
+}
+
+/// `unico-facade health`: one `grpc.health.v1.Health/Check` call, for
+/// Docker `HEALTHCHECK` and exec probes.
+#[derive(Debug, Args)]
+pub struct HealthArgs {
+    /// Address of the facade's gRPC listener (`host:port`, plaintext).
+    #[arg(long, env = "UNICO_FACADE_HEALTH_ADDR", default_value = crate::health_check::DEFAULT_ADDR)]
+    pub addr: crate::health_check::Target,
+
+    /// Health entry to check; empty for the whole server.
+    #[arg(long, default_value = "")]
+    pub service: String,
+
+    /// Longest time the check may take, connection included.
+    #[arg(long, default_value = "2s", value_parser = parse_duration)]
+    pub timeout: Duration,
 }
 
 fn parse_duration_or_zero(value: &str) -> Result<Duration, String> {
@@ -516,7 +535,7 @@ mod tests {
         let argv = ["unico-facade", "serve"].iter().chain(args).copied();
         Cli::try_parse_from(argv).map(|cli| match cli.command {
             Command::Serve(args) => args,
-            Command::Emulator(_) => unreachable!("parsed serve"),
+            Command::Emulator(_) | Command::Health(_) => unreachable!("parsed serve"),
         })
     }
 

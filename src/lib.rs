@@ -15,6 +15,7 @@
 //! - [`concurrency`]: the global limit on concurrent calls, rejecting fast.
 //! - [`rate_limit`]: the optional outgoing rate limit, queueing within deadlines.
 //! - [`upstream_health`]: per-upstream health statuses fed by real calls.
+//! - [`health_check`]: the client side of health, for `unico-facade health`.
 //! - [`telemetry`]: logging, OpenTelemetry tracing and propagation, redaction.
 //! - [`metrics`]: Prometheus metrics; [`admin`]: the listener serving them.
 //! - [`emulator`]: the vendor emulator used by `serve --emulator` and tests.
@@ -27,6 +28,7 @@ pub mod config;
 pub mod credentials;
 pub mod domain;
 pub mod emulator;
+pub mod health_check;
 pub mod metrics;
 pub mod pb;
 pub mod rate_limit;

@@ -8,6 +8,7 @@ use unico_facade::{
     app::App,
     config::{Cli, Command, EmulatorArgs, LogFormat, ServeArgs},
     emulator::{self, EmulatorConfig},
+    health_check,
     telemetry::{self, Export, Telemetry},
 };
 
@@ -17,6 +18,17 @@ async fn main() -> ExitCode {
     let result = match cli.command {
         Command::Serve(args) => serve(args).await,
         Command::Emulator(args) => run_emulator(args).await,
+        Command::Health(args) => {
+            let checked = health_check::check(&args.addr, &args.service, args.timeout).await;
+            return match checked {
+                Ok(()) => ExitCode::SUCCESS,
+                // 1, not 2: Docker reserves 2 in HEALTHCHECK commands.
+                Err(error) => {
+                    eprintln!("unico-facade: health: {error}");
+                    ExitCode::FAILURE
+                }
+            };
+        }
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

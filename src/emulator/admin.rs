@@ -9,6 +9,7 @@
 //! | `GET /__emulator/requests` | 200, the recorded requests (bodies as lossy UTF-8 strings) |
 //! | `DELETE /__emulator/requests` | 204 |
 //! | `GET /__emulator/processes` | 200, the fixtures and the current processes and documents |
+//! | `DELETE /__emulator/tokens` | 204; every issued access token is invalid from now on |
 
 use std::sync::Arc;
 
@@ -38,6 +39,7 @@ pub(super) fn router() -> Router<AppState> {
             get(list_requests).delete(clear_requests),
         )
         .route("/__emulator/processes", get(list_processes))
+        .route("/__emulator/tokens", axum::routing::delete(revoke_tokens))
 }
 
 pub(super) fn is_admin_path(raw_path: &str) -> bool {
@@ -85,6 +87,11 @@ async fn list_requests(State(state): State<AppState>) -> Response {
 
 async fn clear_requests(State(state): State<AppState>) -> StatusCode {
     state.recorder.clear();
+    StatusCode::NO_CONTENT
+}
+
+async fn revoke_tokens(State(state): State<AppState>) -> StatusCode {
+    state.issued.revoke_all();
     StatusCode::NO_CONTENT
 }
 

@@ -2,17 +2,20 @@
 //! say. Each endpoint turns a verdict into its own family's answer (401 text on IDCloud, 403 with
 //! a vendor code on the ID API).
 //!
-//! Tokens are not verified cryptographically (yet): a static accepted token, or any JWT-shaped
-//! token whose payload carries an `exp` in the future, passes. That keeps the facade's real token
-//! handling (refresh ahead of expiry, a 401/403 on expiry) exercisable without keys.
+//! A bearer token is valid when it is one of the configured static tokens, or a token the token
+//! endpoint (`token.rs`) issued and that has not expired. Nothing else passes: a JWT, signed or
+//! not, is not an access token here. Issued tokens expire by the tokio clock, so tests that pause
+//! time (`tokio::time::pause` + `advance`) can expire them without sleeping.
 
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::time::Duration;
 
-use base64::Engine as _;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD_INDIFFERENT;
 use http::HeaderMap;
 use http::header::AUTHORIZATION;
-use serde_json::Value;
+use tokio::time::Instant;
+use uuid::Uuid;
 
 use super::fixtures;
 
@@ -55,48 +58,87 @@ pub(super) enum TokenVerdict {
     Invalid,
 }
 
-pub(super) fn verify_token(token: &str, accepted: &[String]) -> TokenVerdict {
-    if accepted.iter().any(|t| t == token) {
-        return TokenVerdict::Valid;
-    }
-    if token == fixtures::EXPIRED_TOKEN {
-        return TokenVerdict::Expired;
-    }
-    match jwt_expiry(token) {
-        Some(exp) if exp > unix_now() => TokenVerdict::Valid,
-        Some(_) => TokenVerdict::Expired,
-        None => TokenVerdict::Invalid,
-    }
+/// The tokens an endpoint accepts: the configured static ones and those the emulator issued.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Tokens<'a> {
+    pub(super) accepted: &'a [String],
+    pub(super) issued: &'a IssuedTokens,
 }
 
-/// The `exp` claim (Unix seconds) of a JWT-shaped token: three base64url parts, a header that is a
-/// JSON object, a payload that is a JSON object with a numeric `exp`. `None` for anything else.
-fn jwt_expiry(token: &str) -> Option<f64> {
-    let mut parts = token.split('.');
-    let (header, payload, signature) = (parts.next()?, parts.next()?, parts.next()?);
-    if parts.next().is_some() || !is_base64url(signature) {
-        return None;
-    }
-    let decode_object = |part: &str| -> Option<serde_json::Map<String, Value>> {
-        let bytes = URL_SAFE_NO_PAD_INDIFFERENT.decode(part).ok()?;
-        match serde_json::from_slice(&bytes).ok()? {
-            Value::Object(map) => Some(map),
-            _ => None,
+impl Tokens<'_> {
+    /// Static list first, then the always-expired fixture, then the issued tokens.
+    pub(super) fn verify(&self, token: &str) -> TokenVerdict {
+        if self.accepted.iter().any(|t| t == token) {
+            return TokenVerdict::Valid;
         }
-    };
-    decode_object(header)?;
-    decode_object(payload)?.get("exp")?.as_f64()
+        if token == fixtures::EXPIRED_TOKEN {
+            return TokenVerdict::Expired;
+        }
+        self.issued.verdict(token).unwrap_or(TokenVerdict::Invalid)
+    }
 }
 
-fn is_base64url(part: &str) -> bool {
-    part.bytes()
-        .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_' || b == b'=')
+/// Issued tokens are kept this long past their expiry (answering "expired"), then forgotten
+/// (answering "invalid"), so that a long-running emulator does not grow without bound.
+const KEEP_EXPIRED: Duration = Duration::from_secs(3600);
+
+/// The access tokens the token endpoint issued, with their expiry.
+#[derive(Default)]
+pub(super) struct IssuedTokens {
+    tokens: Mutex<HashMap<String, Instant>>,
+    issued: AtomicUsize,
 }
 
-fn unix_now() -> f64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0.0, |d| d.as_secs_f64())
+// Never the tokens themselves.
+impl std::fmt::Debug for IssuedTokens {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("IssuedTokens")
+            .field("held", &self.lock().len())
+            .field("issued", &self.issued.load(Ordering::Relaxed))
+            .finish()
+    }
+}
+
+impl IssuedTokens {
+    /// A new opaque token (`emu-at-<uuid>`) valid for `ttl`.
+    pub(super) fn issue(&self, ttl: Duration) -> String {
+        let token = format!("emu-at-{}", Uuid::new_v4().simple());
+        let now = Instant::now();
+        // A lifetime too long for the clock is as good as forever.
+        let expiry = now
+            .checked_add(ttl)
+            .unwrap_or_else(|| now + Duration::from_secs(100 * 365 * 24 * 3600));
+        let mut tokens = self.lock();
+        tokens.retain(|_, expiry| now.saturating_duration_since(*expiry) < KEEP_EXPIRED);
+        tokens.insert(token.clone(), expiry);
+        self.issued.fetch_add(1, Ordering::Relaxed);
+        token
+    }
+
+    /// `None` for a token never issued (or revoked, or long expired).
+    fn verdict(&self, token: &str) -> Option<TokenVerdict> {
+        let expiry = *self.lock().get(token)?;
+        Some(if Instant::now() < expiry {
+            TokenVerdict::Valid
+        } else {
+            TokenVerdict::Expired
+        })
+    }
+
+    /// Forgets every issued token: they answer as invalid from now on.
+    pub(super) fn revoke_all(&self) {
+        self.lock().clear();
+    }
+
+    /// How many tokens were issued since start (revoked and expired ones included).
+    pub(super) fn count(&self) -> usize {
+        self.issued.load(Ordering::Relaxed)
+    }
+
+    // A panic while holding the lock cannot leave the map half-updated, so poisoning is ignored.
+    fn lock(&self) -> MutexGuard<'_, HashMap<String, Instant>> {
+        self.tokens.lock().unwrap_or_else(PoisonError::into_inner)
+    }
 }
 
 /// What the `APIKEY` header (any case) carries, judged against the accepted keys.
@@ -126,50 +168,50 @@ pub(super) fn api_key(headers: &HeaderMap, accepted: &[String]) -> ApiKey {
 
 #[cfg(test)]
 mod tests {
+    use base64::Engine as _;
     use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 
     use super::*;
 
-    fn jwt(header: &str, payload: &str) -> String {
-        format!(
-            "{}.{}.c2lnbmF0dXJl",
-            URL_SAFE_NO_PAD.encode(header),
-            URL_SAFE_NO_PAD.encode(payload)
-        )
-    }
-
-    #[test]
-    fn tokens_are_judged_by_list_then_fixture_then_jwt_expiry() {
+    #[tokio::test(start_paused = true)]
+    async fn tokens_are_judged_by_list_then_fixture_then_issued_tokens() {
         let accepted = vec!["emulator-token".to_owned()];
-        let future = format!(r#"{{"exp":{}}}"#, unix_now() as u64 + 3600);
+        let issued = IssuedTokens::default();
+        let tokens = Tokens {
+            accepted: &accepted,
+            issued: &issued,
+        };
+        let fresh = issued.issue(Duration::from_secs(2));
+        let future_jwt = format!(
+            "{}.{}.c2lnbmF0dXJl",
+            URL_SAFE_NO_PAD.encode(r#"{"alg":"RS256","typ":"JWT"}"#),
+            URL_SAFE_NO_PAD.encode(r#"{"exp":99999999999}"#)
+        );
         let cases = [
-            ("emulator-token".to_owned(), TokenVerdict::Valid),
-            ("emulator-expired-token".to_owned(), TokenVerdict::Expired),
-            (jwt(r#"{"alg":"RS256"}"#, &future), TokenVerdict::Valid),
-            (
-                jwt(r#"{"alg":"RS256"}"#, r#"{"exp":1000}"#),
-                TokenVerdict::Expired,
-            ),
-            (
-                jwt(r#"{"alg":"RS256"}"#, r#"{"iat":1000}"#),
-                TokenVerdict::Invalid,
-            ),
-            (
-                jwt(r#"{"alg":"RS256"}"#, r#"{"exp":"soon"}"#),
-                TokenVerdict::Invalid,
-            ),
-            (jwt("[1]", &future), TokenVerdict::Invalid),
-            (jwt("not json", &future), TokenVerdict::Invalid),
-            (
-                format!("{}.extra", jwt("{}", &future)),
-                TokenVerdict::Invalid,
-            ),
-            ("a.b".to_owned(), TokenVerdict::Invalid),
-            ("garbage!".to_owned(), TokenVerdict::Invalid),
+            ("emulator-token", TokenVerdict::Valid),
+            ("emulator-expired-token", TokenVerdict::Expired),
+            (fresh.as_str(), TokenVerdict::Valid),
+            // A JWT is not an access token here, whatever its claims.
+            (future_jwt.as_str(), TokenVerdict::Invalid),
+            ("emu-at-never-issued", TokenVerdict::Invalid),
+            ("garbage!", TokenVerdict::Invalid),
         ];
         for (token, expected) in cases {
-            assert_eq!(verify_token(&token, &accepted), expected, "{token}");
+            assert_eq!(tokens.verify(token), expected, "{token}");
         }
+        assert_eq!(issued.count(), 1);
+
+        tokio::time::advance(Duration::from_secs(2)).await;
+        assert_eq!(tokens.verify(&fresh), TokenVerdict::Expired);
+
+        tokio::time::advance(KEEP_EXPIRED).await;
+        let later = issued.issue(Duration::from_secs(2));
+        assert_eq!(tokens.verify(&fresh), TokenVerdict::Invalid, "forgotten");
+
+        issued.revoke_all();
+        assert_eq!(tokens.verify(&later), TokenVerdict::Invalid, "revoked");
+        assert_eq!(tokens.verify("emulator-token"), TokenVerdict::Valid);
+        assert_eq!(issued.count(), 2, "revoking does not uncount");
     }
 
     #[test]

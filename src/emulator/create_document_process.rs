@@ -20,7 +20,7 @@ use serde_json::{Map, Value, json};
 use uuid::Uuid;
 
 use super::EmulatorConfig;
-use super::auth::{self, ApiKey, Bearer, TokenVerdict};
+use super::auth::{self, ApiKey, Bearer, TokenVerdict, Tokens};
 use super::fixtures;
 use super::replies;
 use super::validation::{self, CivilDate, DUI_TYPE_BR_CPF, ImageProblem};
@@ -234,10 +234,11 @@ impl From<ImageProblem> for Failure {
 pub(super) fn handle(
     documents: &DocumentStore,
     config: &EmulatorConfig,
+    tokens: Tokens<'_>,
     headers: &HeaderMap,
     body: &[u8],
 ) -> Response {
-    let outcome = check_credentials(headers, config)
+    let outcome = check_credentials(headers, config, tokens)
         .and_then(|()| CaptureRequest::parse(body, config.max_image_bytes))
         .and_then(|request| create(documents, &request));
     match outcome {
@@ -254,7 +255,11 @@ pub(super) fn handle(
 }
 
 /// Missing headers first (20001, 20002), then what the token and the key are worth.
-fn check_credentials(headers: &HeaderMap, config: &EmulatorConfig) -> Result<(), Failure> {
+fn check_credentials(
+    headers: &HeaderMap,
+    config: &EmulatorConfig,
+    tokens: Tokens<'_>,
+) -> Result<(), Failure> {
     let bearer = auth::bearer(headers);
     if bearer == Bearer::Absent {
         return Err(Failure::AuthTokenMissing);
@@ -264,7 +269,7 @@ fn check_credentials(headers: &HeaderMap, config: &EmulatorConfig) -> Result<(),
         return Err(Failure::ApiKeyMissing);
     }
     let verdict = match bearer {
-        Bearer::Token(token) => auth::verify_token(token, &config.accepted_tokens),
+        Bearer::Token(token) => tokens.verify(token),
         Bearer::Absent | Bearer::Malformed => TokenVerdict::Invalid,
     };
     match verdict {

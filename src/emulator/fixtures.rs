@@ -7,12 +7,17 @@
 //! |---|---|---|
 //! | `emulator-token` | `Authorization: Bearer …` | accepted (default of `EmulatorConfig::accepted_tokens`) |
 //! | `emulator-expired-token` | `Authorization: Bearer …` | 401 `Jwt is expired` (IDCloud), 403 `10502` (ID API) |
-//! | any JWT (`h.p.s`, base64url JSON) with `exp` in the future | `Authorization: Bearer …` | accepted (signature not checked) |
-//! | any JWT with `exp` in the past | `Authorization: Bearer …` | as `emulator-expired-token` |
-//! | anything else | `Authorization: Bearer …` | 401 `Jwt header is an invalid JSON` (IDCloud), 403 `10501` (ID API) |
+//! | an `emu-at-…` token from `POST /oauth2/token`, within its `expires_in` | `Authorization: Bearer …` | accepted |
+//! | an `emu-at-…` token past its `expires_in` | `Authorization: Bearer …` | as `emulator-expired-token` (forgotten an hour later: then as anything else) |
+//! | a revoked `emu-at-…` token (`Emulator::revoke_tokens`, `DELETE /__emulator/tokens`) | `Authorization: Bearer …` | as anything else |
+//! | anything else, a JWT included (signed or not, whatever its `exp`) | `Authorization: Bearer …` | 401 `Jwt header is an invalid JSON` (IDCloud), 403 `10501` (ID API) |
 //! | `emulator-apikey` | `APIKEY` | accepted (default of `EmulatorConfig::accepted_api_keys`) |
 //! | `emulator-apikey-no-permission` | `APIKEY` | 403 `30017` |
 //! | anything else | `APIKEY` | 403 `10201` |
+//!
+//! The token endpoint (`POST /oauth2/token`) has no seeded account: it accepts assertions signed by
+//! the keys of `EmulatorConfig::service_accounts` (none by default, so every decodable assertion
+//! answers `1.0.1`); its answers are tabled in `token.rs` and `assertion.rs`.
 //!
 //! Set process document (`POST /client/v1/process/{processId}/document`), by `processId`:
 //!

@@ -4,6 +4,8 @@
 //! One HTTP server on one port answers the paths of both host families:
 //! - `POST /client/v1/process/{processId}/document` (IDCloud client API, set process document),
 //! - `POST /processes/v1` (ID API, create document process),
+//! - `POST /oauth2/token` (identity host, JWT bearer grant): issues the access tokens both API
+//!   endpoints accept, after checking the assertion against the configured service accounts,
 //!
 //! plus an admin API under `/__emulator/` to script faults and read what was received. The
 //! behaviour follows the vendor's reference pages (`shared/upstream/*.md`) byte for byte where they
@@ -13,7 +15,9 @@
 //! Files:
 //! - `routes.rs`: matching raw paths to endpoints, body capping, recording, faults, dispatch.
 //! - `admin.rs`: the `/__emulator/` API.
-//! - `auth.rs`: bearer token and `APIKEY` checks.
+//! - `auth.rs`: bearer token and `APIKEY` checks, and the tokens issued so far.
+//! - `token.rs`: the token endpoint (single use, lock-out, answers); `assertion.rs`: the
+//!   assertion's rules (header, signature, claims).
 //! - `replies.rs`: how each host family shapes its answers (error envelopes, 401 text, 429).
 //! - `set_process_document.rs`, `create_document_process.rs`: the two endpoints.
 //! - `validation.rs`: identifier, subject and image checks of the ID API.
@@ -21,6 +25,7 @@
 //! - `faults.rs`, `recorder.rs`: fault scripting and request recording.
 
 mod admin;
+mod assertion;
 mod auth;
 mod create_document_process;
 mod faults;
@@ -29,6 +34,7 @@ mod recorder;
 mod replies;
 mod routes;
 mod set_process_document;
+mod token;
 mod validation;
 
 #[cfg(test)]
@@ -37,15 +43,18 @@ mod tests;
 use std::future::Future;
 use std::net::{Ipv4Addr, SocketAddr};
 use std::sync::Arc;
+use std::time::Duration;
 
 use tokio::net::TcpListener;
 use tokio::sync::{oneshot, watch};
 use tokio::task::JoinHandle;
 
+use self::auth::IssuedTokens;
 use self::create_document_process::DocumentStore;
 use self::faults::FaultQueue;
 use self::recorder::Recorder;
 use self::set_process_document::ProcessStore;
+use self::token::TokenEndpoint;
 
 pub use self::faults::FaultScript;
 pub use self::recorder::RecordedRequest;
@@ -55,13 +64,39 @@ pub use self::recorder::RecordedRequest;
 pub struct EmulatorConfig {
     /// Address to bind, e.g. 127.0.0.1:0
     pub listen: SocketAddr,
-    /// Static bearer tokens accepted as valid (default vec!["emulator-token".into()]).
+    /// Static bearer tokens accepted as valid (default vec!["emulator-token".into()]), besides
+    /// the tokens the token endpoint issues.
     pub accepted_tokens: Vec<String>,
     /// API keys accepted on the ID API (default vec!["emulator-apikey".into()]).
     pub accepted_api_keys: Vec<String>,
     /// Largest decoded document image accepted by the ID API, in bytes. The page says "800 KB";
     /// the default reads that as 800 × 1024.
     pub max_image_bytes: usize,
+    /// The accounts whose assertions the token endpoint accepts (default none: every assertion
+    /// is refused, `1.0.1`). Checked at start: a bad issuer or key fails `Emulator::start`.
+    pub service_accounts: Vec<ServiceAccount>,
+    /// The only `aud` the token endpoint accepts, compared exactly (a trailing slash is refused).
+    /// Default `https://identity.acesso.io` (production; the sandbox's is
+    /// `https://identityhomolog.acesso.io`).
+    pub token_audience: String,
+    /// Lifetime of an issued access token, announced as `expires_in` in whole seconds
+    /// (default one hour, as the vendor's in practice; tests set a few seconds). Measured, like
+    /// the lock period, on the tokio clock, so `tokio::time::pause` + `advance` expire tokens.
+    pub token_ttl: Duration,
+    /// Consecutive failed assertions of one account after which it is locked (`1.2.18`);
+    /// 0 never locks. Default 5 (the vendor's number is not published).
+    pub lockout_after_failures: u32,
+    /// How long a lock lasts (default 60 s; the vendor's is not published).
+    pub lockout_duration: Duration,
+}
+
+/// A service account the emulated identity host knows.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServiceAccount {
+    /// `<account>@<tenant>.iam.acesso.io`, the `iss` of its assertions.
+    pub issuer: String,
+    /// Its RSA public key in PEM (`PUBLIC KEY` or `RSA PUBLIC KEY`).
+    pub public_key_pem: String,
 }
 
 impl Default for EmulatorConfig {
@@ -71,6 +106,11 @@ impl Default for EmulatorConfig {
             accepted_tokens: vec![fixtures::TOKEN.into()],
             accepted_api_keys: vec![fixtures::API_KEY.into()],
             max_image_bytes: 800 * 1024,
+            service_accounts: Vec::new(),
+            token_audience: "https://identity.acesso.io".into(),
+            token_ttl: Duration::from_secs(3600),
+            lockout_after_failures: 5,
+            lockout_duration: Duration::from_secs(60),
         }
     }
 }
@@ -83,6 +123,8 @@ pub enum EmulatedEndpoint {
     SetProcessDocument,
     /// `POST /processes/v1` (ID API).
     CreateDocumentProcess,
+    /// `POST /oauth2/token` (identity host).
+    Token,
 }
 
 /// Everything one emulator instance knows, shared by its handlers.
@@ -93,6 +135,8 @@ struct EmulatorState {
     faults: FaultQueue,
     processes: ProcessStore,
     documents: DocumentStore,
+    token: TokenEndpoint,
+    issued: IssuedTokens,
     /// Flips to `true` when the server is asked to stop, so that scripted delays end early
     /// instead of holding the graceful shutdown hostage.
     stopping: watch::Receiver<bool>,
@@ -116,15 +160,16 @@ impl std::fmt::Debug for Emulator {
 }
 
 impl Emulator {
-    /// Binds (port 0 allowed) and spawns the server on the current tokio runtime.
+    /// Binds (port 0 allowed) and spawns the server on the current tokio runtime. Fails with
+    /// `InvalidInput` when a service account's issuer or key is unusable.
     pub async fn start(config: EmulatorConfig) -> std::io::Result<Emulator> {
-        let listener = TcpListener::bind(config.listen).await?;
-        let local_addr = listener.local_addr()?;
         let (stop, stopped) = oneshot::channel::<()>();
         let (state, signal) = new_state(config, async {
             // A dropped sender (the handle was dropped) stops the server as well.
             let _ = stopped.await;
-        });
+        })?;
+        let listener = TcpListener::bind(state.config.listen).await?;
+        let local_addr = listener.local_addr()?;
         let task = tokio::spawn(run(listener, Arc::clone(&state), signal));
         tracing::info!(%local_addr, "emulator listening");
         Ok(Emulator {
@@ -158,6 +203,23 @@ impl Emulator {
         self.state.faults.clear();
     }
 
+    /// Access tokens the token endpoint issued so far.
+    pub fn issued_token_count(&self) -> usize {
+        self.state.issued.count()
+    }
+
+    /// Calls of the token endpoint so far, refused and faulted ones included.
+    pub fn token_requests(&self) -> usize {
+        self.state.token.request_count()
+    }
+
+    /// Invalidates every issued token: the API endpoints answer them as invalid (401
+    /// `Jwt header is an invalid JSON` on IDCloud, 403 `10501` on the ID API) until the client
+    /// gets a new one. The static `accepted_tokens` stay valid.
+    pub fn revoke_tokens(&self) {
+        self.state.issued.revoke_all();
+    }
+
     /// Stops the server (graceful) and waits for it.
     pub async fn shutdown(self) {
         let Emulator { stop, task, .. } = self;
@@ -176,7 +238,7 @@ pub async fn serve(
     config: EmulatorConfig,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    let (state, signal) = new_state(config, shutdown);
+    let (state, signal) = new_state(config, shutdown)?;
     run(listener, state, signal).await
 }
 
@@ -184,12 +246,14 @@ pub async fn serve(
 fn new_state(
     config: EmulatorConfig,
     shutdown: impl Future<Output = ()> + Send + 'static,
-) -> (
+) -> std::io::Result<(
     Arc<EmulatorState>,
     impl Future<Output = ()> + Send + 'static,
-) {
+)> {
     let (stopping_tx, stopping) = watch::channel(false);
     let state = Arc::new(EmulatorState {
+        token: TokenEndpoint::new(&config)?,
+        issued: IssuedTokens::default(),
         config,
         recorder: Recorder::default(),
         faults: FaultQueue::default(),
@@ -201,7 +265,7 @@ fn new_state(
         shutdown.await;
         stopping_tx.send_replace(true);
     };
-    (state, signal)
+    Ok((state, signal))
 }
 
 async fn run(

@@ -17,11 +17,12 @@ use http::header::{ALLOW, CONTENT_LENGTH};
 use http::{HeaderMap, Method, StatusCode};
 use percent_encoding::percent_decode_str;
 
+use super::auth::Tokens;
 use super::faults::dropped_connection;
 use super::recorder::RecordedRequest;
 use super::replies;
 use super::{
-    EmulatedEndpoint, EmulatorState, admin, create_document_process, set_process_document,
+    EmulatedEndpoint, EmulatorState, admin, create_document_process, set_process_document, token,
 };
 
 /// The largest request body read; larger ones answer 413 as a front proxy would.
@@ -30,6 +31,7 @@ const MAX_BODY_BYTES: usize = 16 * 1024 * 1024;
 const SET_PROCESS_DOCUMENT_PREFIX: &str = "/client/v1/process/";
 const SET_PROCESS_DOCUMENT_SUFFIX: &str = "/document";
 const CREATE_DOCUMENT_PROCESS_PATH: &str = "/processes/v1";
+const TOKEN_PATH: &str = "/oauth2/token";
 /// The IDCloud client API's paths, answered in its grpc-gateway style when no route matches.
 const IDCLOUD_PREFIX: &str = "/client/";
 
@@ -41,6 +43,9 @@ pub(super) fn router(state: Arc<EmulatorState>) -> Router {
 fn match_path(raw_path: &str) -> Option<(EmulatedEndpoint, Option<&str>)> {
     if raw_path == CREATE_DOCUMENT_PROCESS_PATH {
         return Some((EmulatedEndpoint::CreateDocumentProcess, None));
+    }
+    if raw_path == TOKEN_PATH {
+        return Some((EmulatedEndpoint::Token, None));
     }
     let raw_id = raw_path
         .strip_prefix(SET_PROCESS_DOCUMENT_PREFIX)?
@@ -76,6 +81,9 @@ async fn api(State(state): State<Arc<EmulatorState>>, request: Request) -> Respo
     let Some(endpoint) = endpoint else {
         return not_routed(&raw_path, matched.is_some());
     };
+    if endpoint == EmulatedEndpoint::Token {
+        state.token.count_request();
+    }
 
     let fault = state.faults.take(endpoint);
     if let Some(fault) = &fault {
@@ -92,10 +100,14 @@ async fn api(State(state): State<Arc<EmulatorState>>, request: Request) -> Respo
             return answer;
         }
     }
+    let tokens = Tokens {
+        accepted: &state.config.accepted_tokens,
+        issued: &state.issued,
+    };
     let mut response = match endpoint {
         EmulatedEndpoint::SetProcessDocument => set_process_document::handle(
             &state.processes,
-            &state.config.accepted_tokens,
+            tokens,
             &parts.headers,
             // `None` when the id does not decode to UTF-8.
             decoded_id
@@ -103,9 +115,20 @@ async fn api(State(state): State<Arc<EmulatorState>>, request: Request) -> Respo
                 .and_then(|id| std::str::from_utf8(id).ok()),
             &body,
         ),
-        EmulatedEndpoint::CreateDocumentProcess => {
-            create_document_process::handle(&state.documents, &state.config, &parts.headers, &body)
-        }
+        EmulatedEndpoint::CreateDocumentProcess => create_document_process::handle(
+            &state.documents,
+            &state.config,
+            tokens,
+            &parts.headers,
+            &body,
+        ),
+        EmulatedEndpoint::Token => token::handle(
+            &state.token,
+            &state.issued,
+            &state.config,
+            &parts.headers,
+            &body,
+        ),
     };
     if let Some(fault) = &fault {
         fault.add_headers(&mut response);
@@ -199,6 +222,8 @@ mod tests {
             ("/client/v1/process/document", None),
             ("/client/v1/process/abc/document/", None),
             ("/processes/v1/", None),
+            ("/oauth2/token", Some((EmulatedEndpoint::Token, None))),
+            ("/oauth2/token/", None),
             ("/", None),
         ];
         for (path, expected) in cases {

@@ -13,7 +13,7 @@ use axum::response::Response;
 use http::{HeaderMap, StatusCode};
 use serde_json::{Map, Value, json};
 
-use super::auth::{self, Bearer, TokenVerdict};
+use super::auth::{self, Bearer, TokenVerdict, Tokens};
 use super::fixtures;
 use super::replies;
 
@@ -100,7 +100,7 @@ impl Failure {
 /// to UTF-8.
 pub(super) fn handle(
     processes: &ProcessStore,
-    accepted_tokens: &[String],
+    tokens: Tokens<'_>,
     headers: &HeaderMap,
     process_id: Option<&str>,
     body: &[u8],
@@ -109,7 +109,7 @@ pub(super) fn handle(
         Bearer::Token(token) => token,
         Bearer::Absent | Bearer::Malformed => return replies::idcloud_unauthorized(JWT_MISSING),
     };
-    match auth::verify_token(token, accepted_tokens) {
+    match tokens.verify(token) {
         TokenVerdict::Valid => {}
         TokenVerdict::Expired => return replies::idcloud_unauthorized(JWT_EXPIRED),
         TokenVerdict::Invalid => return replies::idcloud_unauthorized(JWT_INVALID),

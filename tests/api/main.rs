@@ -6,8 +6,9 @@ mod create_document_process;
 mod create_document_process_errors;
 mod create_document_process_validation;
 mod credentials;
-// mod facade_credentials; (waits for the emulator token endpoint)
+mod facade_credentials;
 mod health_and_reflection;
+mod health_subcommand;
 mod helpers;
 mod hostile_process_ids;
 mod mesh;

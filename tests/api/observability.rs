@@ -251,7 +251,11 @@ async fn metrics_count_calls_upstream_answers_and_local_rejections() {
 
     let text = scrape(&app).await;
     // Kept for CI, which validates the exposition with `promtool check metrics`.
-    std::fs::write(concat!(env!("CARGO_TARGET_TMPDIR"), "/metrics-sample.prom"), &text).unwrap();
+    std::fs::write(
+        concat!(env!("CARGO_TARGET_TMPDIR"), "/metrics-sample.prom"),
+        &text,
+    )
+    .unwrap();
 
     let m = "SetProcessDocument";
     assert_eq!(

@@ -9,8 +9,9 @@ use tonic::Request;
 use unico_facade::{
     emulator::FaultScript,
     pb::identity_v1::{
-        CreateDocumentProcessRequest, DocumentFile, DocumentSubmission, DuiType, Gender, NewCapture, Purpose,
-        ReuseDocument, SetProcessDocumentRequest, Subject, document_submission::Capture,
+        CreateDocumentProcessRequest, DocumentFile, DocumentSubmission, DuiType, Gender,
+        NewCapture, Purpose, ReuseDocument, SetProcessDocumentRequest, Subject,
+        document_submission::Capture,
     },
 };
 
@@ -68,7 +69,9 @@ fn capture(auth: &str, code: &str) -> CreateDocumentProcessRequest {
             purpose: Purpose::Onboarding as i32,
             auth_process_id: auth.into(),
             capture: Some(Capture::NewCapture(NewCapture {
-                files: vec![DocumentFile { data: image().into() }],
+                files: vec![DocumentFile {
+                    data: image().into(),
+                }],
             })),
         }),
         subsidiary_id: String::new(),
@@ -95,25 +98,54 @@ async fn no_personal_data_or_secret_is_ever_logged() {
     let mut ds = app.document.clone();
 
     // SetProcessDocument: success, local refusal, every vendor class.
-    ps.set_process_document(authorized(process("awaiting-1", CPF))).await.unwrap();
-    let _ = ps.set_process_document(authorized(process("p", "529.982.247-25"))).await;
-    let _ = ps.set_process_document(Request::new(process("p", CPF))).await;
-    for id in ["proc-expired", "no-such", "proc-rate-limited", "proc-internal-error"] {
+    ps.set_process_document(authorized(process("awaiting-1", CPF)))
+        .await
+        .unwrap();
+    let _ = ps
+        .set_process_document(authorized(process("p", "529.982.247-25")))
+        .await;
+    let _ = ps
+        .set_process_document(Request::new(process("p", CPF)))
+        .await;
+    for id in [
+        "proc-expired",
+        "no-such",
+        "proc-rate-limited",
+        "proc-internal-error",
+    ] {
         let _ = ps.set_process_document(authorized(process(id, CPF))).await;
     }
     let mut expired_token = Request::new(process("awaiting-2", CPF));
-    expired_token.metadata_mut().insert("authorization", "Bearer emulator-expired-token".parse().unwrap());
+    expired_token.metadata_mut().insert(
+        "authorization",
+        "Bearer emulator-expired-token".parse().unwrap(),
+    );
     let _ = ps.set_process_document(expired_token).await;
-    app.script(answer(400, &format!(r#"{{"code":3,"message":"dui_value {CPF} of {EMAIL} is invalid"}}"#)));
-    let _ = ps.set_process_document(authorized(process("awaiting-3", CPF))).await;
-    app.script(FaultScript { drop_connection: true, ..FaultScript::default() });
-    let _ = ps.set_process_document(authorized(process("awaiting-4", CPF))).await;
-    app.script(FaultScript { delay_ms: Some(2_000), ..FaultScript::default() });
+    app.script(answer(
+        400,
+        &format!(r#"{{"code":3,"message":"dui_value {CPF} of {EMAIL} is invalid"}}"#),
+    ));
+    let _ = ps
+        .set_process_document(authorized(process("awaiting-3", CPF)))
+        .await;
+    app.script(FaultScript {
+        drop_connection: true,
+        ..FaultScript::default()
+    });
+    let _ = ps
+        .set_process_document(authorized(process("awaiting-4", CPF)))
+        .await;
+    app.script(FaultScript {
+        delay_ms: Some(2_000),
+        ..FaultScript::default()
+    });
     let mut slow = authorized(process("awaiting-5", CPF));
     slow.set_timeout(std::time::Duration::from_millis(200));
     let _ = ps.set_process_document(slow).await;
     app.script(answer(200, &format!(r#"{{"process": "{CPF}"}}"#)));
-    let _ = ps.set_process_document(authorized(process("awaiting-6", CPF))).await;
+    let _ = ps
+        .set_process_document(authorized(process("awaiting-6", CPF)))
+        .await;
 
     // CreateDocumentProcess: both flows, local refusal, vendor classes.
     let captured_doc = ds
@@ -132,19 +164,43 @@ async fn no_personal_data_or_secret_is_ever_logged() {
         }),
         subsidiary_id: String::new(),
     };
-    ds.create_document_process(authorized_with_key(reuse)).await.unwrap();
-    let _ = ds.create_document_process(authorized_with_key(capture("auth-face-match", "52998224724"))).await;
-    for auth in ["auth-jwt-expired", "auth-process-exists", "auth-rate-limited", "auth-internal-error"] {
-        let _ = ds.create_document_process(authorized_with_key(capture(auth, CPF))).await;
+    ds.create_document_process(authorized_with_key(reuse))
+        .await
+        .unwrap();
+    let _ = ds
+        .create_document_process(authorized_with_key(capture(
+            "auth-face-match",
+            "52998224724",
+        )))
+        .await;
+    for auth in [
+        "auth-jwt-expired",
+        "auth-process-exists",
+        "auth-rate-limited",
+        "auth-internal-error",
+    ] {
+        let _ = ds
+            .create_document_process(authorized_with_key(capture(auth, CPF)))
+            .await;
     }
     let mut bad_key = authorized(capture("auth-face-match", CPF));
-    bad_key.metadata_mut().insert("apikey", "not-the-key-9f8e7d".parse().unwrap());
+    bad_key
+        .metadata_mut()
+        .insert("apikey", "not-the-key-9f8e7d".parse().unwrap());
     let _ = ds.create_document_process(bad_key).await;
-    app.script(answer(400, &format!(r#"{{"error":{{"code":20509,"message":"{NAME} {PHONE}"}}}}"#)));
-    let _ = ds.create_document_process(authorized_with_key(capture("auth-face-match", CPF))).await;
+    app.script(answer(
+        400,
+        &format!(r#"{{"error":{{"code":20509,"message":"{NAME} {PHONE}"}}}}"#),
+    ));
+    let _ = ds
+        .create_document_process(authorized_with_key(capture("auth-face-match", CPF)))
+        .await;
 
     let logs = String::from_utf8_lossy(&captured.0.lock().unwrap()).into_owned();
-    assert!(logs.contains("call finished") && logs.contains("TRACE"), "the capture works");
+    assert!(
+        logs.contains("call finished") && logs.contains("TRACE"),
+        "the capture works"
+    );
     let image = image();
     let image_b64 = base64::engine::general_purpose::STANDARD.encode(&image);
     let raw_debug = format!("{:?}", &image[100..108]);
@@ -167,7 +223,13 @@ async fn no_personal_data_or_secret_is_ever_logged() {
     for secret in secrets {
         if let Some(at) = logs.find(secret) {
             let start = logs[..at].rfind('\n').map_or(0, |i| i + 1);
-            let line: String = logs[start..].lines().next().unwrap_or_default().chars().take(300).collect();
+            let line: String = logs[start..]
+                .lines()
+                .next()
+                .unwrap_or_default()
+                .chars()
+                .take(300)
+                .collect();
             panic!("{secret:?} leaked in a log line: {line}");
         }
     }

@@ -5,6 +5,7 @@ mod admin;
 mod create_document_process;
 mod faults;
 mod set_process_document;
+mod token;
 
 use std::net::SocketAddr;
 

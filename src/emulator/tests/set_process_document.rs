@@ -133,7 +133,8 @@ async fn token_problems_answer_401_in_plain_text() {
             Some("Bearer emulator-expired-token".to_owned()),
             "Jwt is expired",
         ),
-        (Some(expired_jwt), "Jwt is expired"),
+        // Only issued tokens are; a JWT is not, expired or not.
+        (Some(expired_jwt), "Jwt header is an invalid JSON"),
         (
             Some("Bearer not-a-jwt".to_owned()),
             "Jwt header is an invalid JSON",
@@ -168,7 +169,7 @@ async fn token_problems_answer_401_in_plain_text() {
 }
 
 #[tokio::test]
-async fn a_jwt_that_has_not_expired_is_accepted() {
+async fn a_jwt_is_not_a_token_however_far_its_exp() {
     let emulator = start().await;
     let token = format!(
         "Bearer {}",
@@ -177,7 +178,10 @@ async fn a_jwt_that_has_not_expired_is_accepted() {
 
     let reply = set_document_as(&emulator, "awaiting-jwt", Some(&token), CPF_BODY).await;
 
-    assert_eq!(reply.status, 200);
+    assert_eq!(
+        (reply.status, reply.body.as_str()),
+        (401, "Jwt header is an invalid JSON")
+    );
 }
 
 #[tokio::test]
