@@ -140,6 +140,8 @@ struct EmulatorState {
     /// Flips to `true` when the server is asked to stop, so that scripted delays end early
     /// instead of holding the graceful shutdown hostage.
     stopping: watch::Receiver<bool>,
+    /// API calls whose client went away before the answer.
+    abandoned: std::sync::atomic::AtomicUsize,
 }
 
 /// A running emulator. Dropping it stops the server too, without waiting.
@@ -220,6 +222,14 @@ impl Emulator {
         self.state.issued.revoke_all();
     }
 
+    /// API calls whose client went away before the answer (the connection or
+    /// stream was dropped while the emulator was still working or waiting).
+    pub fn abandoned_requests(&self) -> usize {
+        self.state
+            .abandoned
+            .load(std::sync::atomic::Ordering::Relaxed)
+    }
+
     /// Stops the server (graceful) and waits for it.
     pub async fn shutdown(self) {
         let Emulator { stop, task, .. } = self;
@@ -260,6 +270,7 @@ fn new_state(
         processes: ProcessStore::seeded(),
         documents: DocumentStore::seeded(),
         stopping,
+        abandoned: std::sync::atomic::AtomicUsize::new(0),
     });
     let signal = async move {
         shutdown.await;

@@ -5,7 +5,10 @@
 //! process id stays inside the id instead of becoming a path separator, and an empty id
 //! (`/client/v1/process//document`) reaches the endpoint so it can answer "process id is invalid".
 
-use std::sync::Arc;
+use std::sync::{
+    Arc,
+    atomic::{AtomicUsize, Ordering},
+};
 
 use axum::Router;
 use axum::body::Body;
@@ -74,12 +77,56 @@ async fn api(State(state): State<Arc<EmulatorState>>, request: Request) -> Respo
         decoded_id.as_deref(),
         body.clone().unwrap_or_default(),
     ));
+    // Counts the call as abandoned unless it reaches its answer: when the
+    // client goes away (a cancelled call, an expired deadline), the server
+    // drops this future midway, which is what tests assert on.
+    let watch = AbandonWatch(&state.abandoned, true);
+    let response = answer(
+        &state,
+        &parts,
+        endpoint,
+        &raw_path,
+        matched.is_some(),
+        decoded_id,
+        body,
+    )
+    .await;
+    watch.answered();
+    response
+}
+
+/// Counts the calls whose handling was dropped before an answer.
+struct AbandonWatch<'a>(&'a AtomicUsize, bool);
+
+impl AbandonWatch<'_> {
+    fn answered(mut self) {
+        self.1 = false;
+    }
+}
+
+impl Drop for AbandonWatch<'_> {
+    fn drop(&mut self) {
+        if self.1 {
+            self.0.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+}
+
+async fn answer(
+    state: &EmulatorState,
+    parts: &http::request::Parts,
+    endpoint: Option<EmulatedEndpoint>,
+    raw_path: &str,
+    path_matched: bool,
+    decoded_id: Option<Vec<u8>>,
+    body: Result<Bytes, BodyProblem>,
+) -> Response {
     let body = match body {
         Ok(body) => body,
         Err(problem) => return problem.reply(),
     };
     let Some(endpoint) = endpoint else {
-        return not_routed(&raw_path, matched.is_some());
+        return not_routed(raw_path, path_matched);
     };
     if endpoint == EmulatedEndpoint::Token {
         state.token.count_request();

@@ -327,3 +327,52 @@ async fn grpc_web_is_off_by_default_and_served_with_cors_when_enabled() {
         "trailers in the body: {text:?}"
     );
 }
+
+async fn wait_for_abandoned(app: &TestApp, n: usize) {
+    let started = Instant::now();
+    while app.emulator.abandoned_requests() < n {
+        assert!(
+            started.elapsed() < Duration::from_secs(2),
+            "the upstream saw {} abandoned requests, expected {n}",
+            app.emulator.abandoned_requests()
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+#[tokio::test]
+async fn a_deadline_ends_the_call_in_time_and_the_upstream_sees_it_abandoned() {
+    let app = spawn_app().await;
+    app.script(stall(5_000, 1));
+    let mut request = authorized(set_cpf("awaiting-slow"));
+    request.set_timeout(Duration::from_millis(300));
+
+    let started = Instant::now();
+    let status = app
+        .process
+        .clone()
+        .set_process_document(request)
+        .await
+        .unwrap_err();
+    let elapsed = started.elapsed();
+
+    assert_eq!(status.code(), Code::DeadlineExceeded, "{status:?}");
+    assert!(
+        elapsed < Duration::from_millis(300 + 150),
+        "ended after {elapsed:?}"
+    );
+    wait_for_abandoned(&app, 1).await;
+}
+
+#[tokio::test]
+async fn a_call_the_client_cancels_cancels_its_upstream_request() {
+    let app = spawn_app().await;
+    app.script(stall(5_000, 1));
+    let in_flight = call(&app, "awaiting-cancelled");
+    wait_for_requests(&app, 1).await;
+    assert_eq!(app.emulator.abandoned_requests(), 0);
+
+    in_flight.abort();
+
+    wait_for_abandoned(&app, 1).await;
+}
