@@ -250,36 +250,26 @@ impl App {
             ));
         let incoming = TcpListenerStream::new(listener);
         tracing::info!(listen = %local_addr, "serving gRPC");
-        let serve = async move {
-            match settings.grpc_web {
-                Some(origins) => {
-                    tracing::info!(?origins, "gRPC-Web enabled");
-                    builder
-                        .accept_http1(true)
-                        .layer(layers)
-                        .layer(cors(&origins))
-                        .layer(tonic_web::GrpcWebLayer::new())
-                        .add_service(health_service)
-                        .add_service(reflection_v1)
-                        .add_service(reflection_v1alpha)
-                        .add_service(process)
-                        .add_service(document)
-                        .serve_with_incoming_shutdown(incoming, drain)
-                        .await
-                }
-                None => {
-                    builder
-                        .layer(layers)
-                        .add_service(health_service)
-                        .add_service(reflection_v1)
-                        .add_service(reflection_v1alpha)
-                        .add_service(process)
-                        .add_service(document)
-                        .serve_with_incoming_shutdown(incoming, drain)
-                        .await
-                }
-            }
-        };
+        if let Some(origins) = &settings.grpc_web {
+            tracing::info!(?origins, "gRPC-Web enabled");
+        }
+        let web = settings.grpc_web.as_deref().map(cors);
+        let serve = builder
+            .accept_http1(web.is_some())
+            .layer(layers)
+            .layer(tower::util::option_layer(web))
+            .layer(tower::util::option_layer(
+                settings
+                    .grpc_web
+                    .as_ref()
+                    .map(|_| tonic_web::GrpcWebLayer::new()),
+            ))
+            .add_service(health_service)
+            .add_service(reflection_v1)
+            .add_service(reflection_v1alpha)
+            .add_service(process)
+            .add_service(document)
+            .serve_with_incoming_shutdown(incoming, drain);
         let grace = settings.shutdown_grace;
         let grace_over = async move {
             if closing_rx.await.is_err() {
