@@ -3,7 +3,7 @@
 
 use std::process::ExitCode;
 
-use clap::Parser;
+use clap::Parser as _;
 use unico_facade::{
     app::App,
     config::{Cli, Command, EmulatorArgs, LogFormat, ServeArgs},
@@ -14,7 +14,10 @@ use unico_facade::{
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(error) => return usage_error(&error),
+    };
     let result = match cli.command {
         Command::Serve(args) => serve(args).await,
         Command::Emulator(args) => run_emulator(args).await,
@@ -73,6 +76,30 @@ async fn run_emulator(args: EmulatorArgs) -> Result<(), String> {
     emulator::serve(listener, config, shutdown_signal())
         .await
         .map_err(|e| e.to_string())
+}
+
+/// Help and version print as clap prints them; a bad command line is one
+/// line on stderr (clap's first line, which names the flag and the value)
+/// and exit status 2.
+fn usage_error(error: &clap::Error) -> ExitCode {
+    use clap::error::ErrorKind;
+    if matches!(
+        error.kind(),
+        ErrorKind::DisplayHelp
+            | ErrorKind::DisplayVersion
+            | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand
+    ) {
+        let _ = error.print();
+        return if error.use_stderr() {
+            ExitCode::from(2)
+        } else {
+            ExitCode::SUCCESS
+        };
+    }
+    let rendered = error.render().to_string();
+    let first = rendered.lines().next().unwrap_or("invalid command line");
+    eprintln!("unico-facade: {}", first.trim_start_matches("error: "));
+    ExitCode::from(2)
 }
 
 /// Resolves on SIGINT or SIGTERM.

@@ -607,3 +607,43 @@ async fn serve_emulator_with_a_key_file_needs_no_caller_credentials() {
     server.await.unwrap().unwrap();
     let _ = std::fs::remove_dir_all(dir);
 }
+
+#[tokio::test]
+async fn a_caller_waiting_on_a_stalled_refresh_keeps_its_own_deadline() {
+    let app = app_with_ttl(Duration::from_secs(3600)).await;
+    app.script(FaultScript {
+        endpoint: Some(EmulatedEndpoint::Token),
+        delay_ms: Some(3_000),
+        ..FaultScript::default()
+    });
+    let mut request = Request::new(set_cpf("awaiting-x"));
+    request.set_timeout(Duration::from_millis(300));
+
+    let started = Instant::now();
+    let status = app
+        .process
+        .clone()
+        .set_process_document(request)
+        .await
+        .unwrap_err();
+
+    assert!(
+        started.elapsed() < Duration::from_millis(600),
+        "{:?}",
+        started.elapsed()
+    );
+    assert_status(
+        &status,
+        Expected {
+            code: Code::DeadlineExceeded,
+            reason: "UPSTREAM_TOKEN_TIMEOUT",
+            upstream_http_status: None,
+            upstream_code: None,
+        },
+    );
+    // The refresh goes on for the next callers: it is not cancelled with this one.
+    set_document(&app, "awaiting-y")
+        .await
+        .expect("the refresh completes for later calls");
+    assert_eq!(app.emulator.token_requests(), 1);
+}
