@@ -74,6 +74,8 @@ async fn serve_with_the_emulator_reports_serving_and_stops_on_sigterm() {
             "--emulator",
             "--listen",
             "127.0.0.1:0",
+            "--drain-delay",
+            "0s",
             "--log-format",
             "json",
         ])
