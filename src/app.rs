@@ -9,8 +9,7 @@ use std::{future::Future, net::SocketAddr, sync::Arc, time::Duration};
 
 use secrecy::ExposeSecret;
 use tokio::net::TcpListener;
-use tokio_stream::wrappers::TcpListenerStream;
-use tonic::transport::{Identity, Server, ServerTlsConfig};
+use tonic::transport::{Identity, Server, ServerTlsConfig, server::TcpIncoming};
 use tonic_health::{ServingStatus, server::HealthReporter};
 use tower_http::cors::{AllowOrigin, CorsLayer};
 
@@ -248,7 +247,8 @@ impl App {
                 settings.max_concurrent_calls,
                 metrics.clone(),
             ));
-        let incoming = TcpListenerStream::new(listener);
+        // No Nagle delay on gRPC connections (small frames, latency matters).
+        let incoming = TcpIncoming::from(listener).with_nodelay(Some(true));
         tracing::info!(listen = %local_addr, "serving gRPC");
         if let Some(origins) = &settings.grpc_web {
             tracing::info!(?origins, "gRPC-Web enabled");

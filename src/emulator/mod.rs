@@ -284,6 +284,11 @@ async fn run(
     state: Arc<EmulatorState>,
     signal: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
+    // No Nagle delay: an answer written in two segments would otherwise wait
+    // for the client's delayed ACK (~40 ms).
+    let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
+        let _ = tcp.set_nodelay(true);
+    });
     axum::serve(listener, routes::router(state))
         .with_graceful_shutdown(signal)
         .await

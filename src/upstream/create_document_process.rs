@@ -115,7 +115,7 @@ impl UpstreamClient {
 /// Serialises the request body in one pass into a buffer sized up front:
 /// each image is base64-encoded directly into it, never into a `String` or
 /// a `serde_json::Value` of its own.
-pub(crate) fn encode_body(call: &CreateDocumentProcess) -> serde_json::Result<Vec<u8>> {
+pub fn encode_body(call: &CreateDocumentProcess) -> serde_json::Result<Vec<u8>> {
     let images: usize = match &call.capture {
         Capture::NewImages(images) => images.iter().map(|i| i.len().div_ceil(3) * 4 + 16).sum(),
         Capture::Reuse { .. } => 0,

@@ -15,7 +15,7 @@ mod wire;
 
 pub use client::{ClientBuildError, UpstreamClient, UpstreamSettings};
 pub use create_document_process::{
-    Capture, CapturedDocument, CreateDocumentProcess, DocumentProcess, Subject,
+    Capture, CapturedDocument, CreateDocumentProcess, DocumentProcess, Subject, encode_body,
 };
 pub use credentials::{CredentialsFormatError, UpstreamCredentials};
 pub use error::{Api, Endpoint, UpstreamError, VendorCode, VendorError};
