@@ -27,7 +27,7 @@ use crate::{
         },
     },
     rate_limit::RateLimiter,
-    request_size::RequestTooLargeLayer,
+    request_size,
     service::{DocumentHandler, ProcessHandler, Shared},
     telemetry::RpcSpanLayer,
     upstream::{ClientBuildError, HostsError, UpstreamClient, UpstreamHosts, UpstreamSettings},
@@ -239,7 +239,7 @@ impl App {
         }
         let layers = tower::ServiceBuilder::new()
             .layer(RpcSpanLayer)
-            .layer(RequestTooLargeLayer::new(
+            .layer(request_size::layer(
                 settings.max_request_bytes,
                 metrics.clone(),
             ))
