@@ -288,11 +288,13 @@ impl Inner {
         let life = token.expires_in;
         let margin = self.policy.margin.min(life / 2);
         let safety = (life / 10).min(Duration::from_secs(5));
+        let expires_at = fetched_at + life - safety;
         Ok(Cached {
             token: token.value,
             generation: self.generation.fetch_add(1, Ordering::Relaxed) + 1,
-            refresh_at: fetched_at + life - margin,
-            expires_at: fetched_at + life - safety,
+            // Never later than the end of the token's usable life.
+            refresh_at: (fetched_at + life - margin).min(expires_at),
+            expires_at,
         })
     }
 

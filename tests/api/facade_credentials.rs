@@ -163,7 +163,19 @@ async fn burst(app: &TestApp, prefix: &str, calls: usize) {
 
 #[tokio::test]
 async fn two_hundred_concurrent_calls_share_one_token_at_start_and_at_expiry() {
-    let app = app_with_ttl(Duration::from_secs(2)).await;
+    // Life 3 s, no refresh margin: the token serves until 2.7 s (a tenth
+    // is kept back), then the next calls must wait for a new one.
+    let policy = RefreshPolicy {
+        margin: Duration::ZERO,
+        ..fast_policy()
+    };
+    let app = facade_app(
+        emulator_for(&keypair().1, Duration::from_secs(3)),
+        API_KEY,
+        policy,
+        false,
+    )
+    .await;
 
     burst(&app, "first", 200).await;
     assert_eq!(
@@ -172,7 +184,7 @@ async fn two_hundred_concurrent_calls_share_one_token_at_start_and_at_expiry() {
         "one token for the first burst"
     );
 
-    tokio::time::sleep(Duration::from_millis(2_100)).await; // the token is now expired
+    tokio::time::sleep(Duration::from_millis(3_100)).await; // the token is now expired
     burst(&app, "second", 200).await;
     assert_eq!(
         app.emulator.token_requests(),

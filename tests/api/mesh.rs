@@ -68,8 +68,9 @@ async fn calls_over_the_concurrency_limit_are_refused_fast_while_admitted_ones_s
     let started = Instant::now();
     let status = call(&app, "awaiting-3").await.unwrap().unwrap_err();
 
+    // Refused at once, not after the 500 ms the admitted calls take.
     assert!(
-        started.elapsed() < Duration::from_millis(200),
+        started.elapsed() < Duration::from_millis(400),
         "refused at once: {:?}",
         started.elapsed()
     );
@@ -115,10 +116,13 @@ async fn a_burst_reaches_the_upstream_at_or_under_the_configured_rate() {
     done.sort();
     // 50 calls at 20/s: slots every 50 ms, the last at 2.45 s.
     assert!(done[49] >= Duration::from_millis(2_400), "{:?}", done[49]);
+    // Any 21 consecutive calls span at least a second (slots 50 ms apart);
+    // the slack absorbs completion jitter on a loaded machine, while an
+    // unlimited burst would finish all 50 within a few milliseconds.
     for i in 20..50 {
         let window = done[i] - done[i - 20];
         assert!(
-            window >= Duration::from_millis(950),
+            window >= Duration::from_millis(800),
             "21 calls within {window:?}"
         );
     }
@@ -144,8 +148,9 @@ async fn a_call_that_cannot_get_a_slot_before_its_deadline_is_refused_at_once() 
         .await
         .unwrap_err();
 
+    // Refused at once rather than queued until the deadline (300 ms).
     assert!(
-        started.elapsed() < Duration::from_millis(200),
+        started.elapsed() < Duration::from_millis(250),
         "{:?}",
         started.elapsed()
     );
