@@ -237,3 +237,124 @@ fn is_server_error(code: Code) -> bool {
             | Code::DataLoss
     )
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use super::*;
+    use crate::upstream::{UpstreamHosts, UpstreamSettings};
+
+    async fn shared() -> Shared {
+        let hosts = UpstreamHosts::single("http://127.0.0.1:9").unwrap();
+        Shared {
+            upstream: UpstreamClient::new(UpstreamSettings::new(hosts)).unwrap(),
+            credentials: CredentialSource::PassThrough,
+            upstream_timeout: std::time::Duration::from_secs(5),
+            image_limits: ImageLimits::default(),
+            rate_limiter: None,
+            upstream_health: UpstreamHealth::new(tonic_health::server::HealthReporter::new()).await,
+            metrics: Arc::new(Metrics::new()),
+        }
+    }
+
+    /// A genuine "connection refused" from reqwest: a closed loopback port.
+    async fn refused() -> UpstreamError {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        drop(listener);
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let error = reqwest::Client::new()
+            .get(format!("http://{addr}/"))
+            .send()
+            .await
+            .unwrap_err();
+        assert!(error.is_connect());
+        UpstreamError::Connect { source: error }
+    }
+
+    fn metadata() -> MetadataMap {
+        let mut md = MetadataMap::new();
+        md.insert("authorization", "Bearer t".parse().unwrap());
+        md.insert("apikey", "k".parse().unwrap());
+        md
+    }
+
+    #[tokio::test]
+    async fn a_refused_connection_is_retried_once_and_only_once() {
+        let shared = shared().await;
+        let attempts = AtomicUsize::new(0);
+        let deadline = Deadline::now() + std::time::Duration::from_secs(5);
+
+        let outcome = call_upstream(
+            &shared,
+            &metadata(),
+            Endpoint::SetProcessDocument,
+            CallContext::default(),
+            deadline,
+            |_, _| async {
+                match attempts.fetch_add(1, Ordering::SeqCst) {
+                    0 => Err(refused().await),
+                    _ => Ok(()),
+                }
+            },
+        )
+        .await;
+        assert!(outcome.is_ok());
+        assert_eq!(
+            attempts.load(Ordering::SeqCst),
+            2,
+            "one retry after a refusal"
+        );
+
+        attempts.store(0, Ordering::SeqCst);
+        let outcome = call_upstream(
+            &shared,
+            &metadata(),
+            Endpoint::SetProcessDocument,
+            CallContext::default(),
+            deadline,
+            |_, _| async {
+                attempts.fetch_add(1, Ordering::SeqCst);
+                Err::<(), _>(refused().await)
+            },
+        )
+        .await;
+        assert!(outcome.is_err());
+        assert_eq!(attempts.load(Ordering::SeqCst), 2, "never a second retry");
+    }
+
+    #[tokio::test]
+    async fn a_call_that_may_have_reached_the_vendor_is_never_retried() {
+        let shared = shared().await;
+        let attempts = AtomicUsize::new(0);
+        let deadline = Deadline::now() + std::time::Duration::from_secs(5);
+        let failures = [
+            UpstreamError::Timeout {
+                budget: std::time::Duration::from_secs(1),
+            },
+            UpstreamError::UnparseableResponse {
+                http_status: 200,
+                detail: String::new(),
+            },
+        ];
+        for failure in failures {
+            attempts.store(0, Ordering::SeqCst);
+            let failure = std::sync::Mutex::new(Some(failure));
+            let outcome: Result<(), _> = call_upstream(
+                &shared,
+                &metadata(),
+                Endpoint::CreateDocumentProcess,
+                CallContext::default(),
+                deadline,
+                |_, _| async {
+                    attempts.fetch_add(1, Ordering::SeqCst);
+                    Err(failure.lock().unwrap().take().expect("called once"))
+                },
+            )
+            .await;
+            assert!(outcome.is_err());
+            assert_eq!(attempts.load(Ordering::SeqCst), 1);
+        }
+    }
+}
