@@ -172,11 +172,6 @@ impl App {
         self.admin.as_ref().and_then(|l| l.local_addr().ok())
     }
 
-    /// The embedded emulator, when the app runs against one.
-    pub fn emulator(&self) -> Option<&Emulator> {
-        self.emulator.as_ref()
-    }
-
     /// Serves until `shutdown` resolves, then drains (see the module doc).
     pub async fn run(
         self,

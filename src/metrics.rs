@@ -133,16 +133,13 @@ impl Metrics {
     }
 
     /// Counts one RPC as in flight until the guard drops.
-    pub fn start_rpc(&self, method: &'static str) -> InFlight<'_> {
+    pub fn start_rpc(&self, method: &'static str) -> InFlight {
         let gauge = self
             .in_flight
             .get_or_create(&MethodLabels { method })
             .clone();
         gauge.inc();
-        InFlight {
-            gauge,
-            _metrics: self,
-        }
+        InFlight { gauge }
     }
 
     pub fn finish_rpc(&self, method: &'static str, code: tonic::Code, latency: Duration) {
@@ -237,12 +234,11 @@ fn to_prometheus_text(open_metrics: &str) -> String {
 
 /// Decrements the in-flight gauge when dropped.
 #[derive(Debug)]
-pub struct InFlight<'a> {
+pub struct InFlight {
     gauge: Gauge,
-    _metrics: &'a Metrics,
 }
 
-impl Drop for InFlight<'_> {
+impl Drop for InFlight {
     fn drop(&mut self) {
         self.gauge.dec();
     }

@@ -72,10 +72,6 @@ impl RateLimiter {
         }
     }
 
-    pub fn rate(&self) -> Rate {
-        self.rate
-    }
-
     /// Waits for this call's slot, or refuses at once (with the wait it
     /// would have needed) when the slot is after `deadline`.
     pub async fn acquire(&self, deadline: Instant) -> Result<(), Duration> {

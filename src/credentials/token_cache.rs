@@ -119,7 +119,6 @@ struct Inner {
     policy: RefreshPolicy,
     state: Mutex<State>,
     generation: AtomicU64,
-    requests: AtomicU64,
     metrics: Arc<Metrics>,
 }
 
@@ -151,7 +150,6 @@ impl TokenProvider {
                 policy,
                 state: Mutex::new(State::Empty),
                 generation: AtomicU64::new(0),
-                requests: AtomicU64::new(0),
                 metrics,
             }),
         }
@@ -159,11 +157,6 @@ impl TokenProvider {
 
     pub fn issuer(&self) -> &str {
         self.inner.account.issuer()
-    }
-
-    /// Token requests sent so far (successful or not).
-    pub fn token_requests(&self) -> u64 {
-        self.inner.requests.load(Ordering::Relaxed)
     }
 
     /// A valid token, waiting at most `budget` for a refresh.
@@ -266,7 +259,6 @@ impl Inner {
     }
 
     async fn fetch_once(&self) -> Result<Cached, TokenError> {
-        self.requests.fetch_add(1, Ordering::Relaxed);
         let assertion = self
             .account
             .assertion(&self.audience, SystemTime::now())

@@ -155,7 +155,7 @@ pub(crate) struct CallScope<'a> {
     request_id: RequestId,
     started: Instant,
     metrics: &'a Metrics,
-    _in_flight: InFlight<'a>,
+    _in_flight: InFlight,
 }
 
 impl Shared {

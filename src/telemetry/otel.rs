@@ -79,10 +79,6 @@ impl Telemetry {
         Self { provider }
     }
 
-    pub fn provider(&self) -> &SdkTracerProvider {
-        &self.provider
-    }
-
     /// Exports what is buffered, waiting at most a few seconds.
     pub async fn shutdown(self) {
         let provider = self.provider;

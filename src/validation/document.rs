@@ -173,8 +173,8 @@ fn check_document(
             None
         }
     };
-    let auth_process_id = document.auth_process_id.as_str();
-    if !is_sane_id(auth_process_id) {
+    let auth_process_id = Some(document.auth_process_id.as_str()).filter(|id| is_sane_id(id));
+    if auth_process_id.is_none() {
         errors.push(
             "document.auth_process_id",
             Rule::AuthProcessIdInvalid,
@@ -208,11 +208,7 @@ fn check_document(
             }
         }
     };
-    Some((
-        purpose?,
-        is_sane_id(auth_process_id).then(|| auth_process_id.to_owned())?,
-        capture?,
-    ))
+    Some((purpose?, auth_process_id?.to_owned(), capture?))
 }
 
 fn is_sane_id(id: &str) -> bool {
