@@ -1,11 +1,11 @@
 //! The gRPC services: thin handlers that validate, call the upstream and map
-//! the answer, plus what they share (the upstream client, the credential
-//! source, the time budget of a call, one log line per call).
+//! the answer, plus what they share: the upstream client and credentials,
+//! the time budget of a call, the safe retries, and the bookkeeping of each
+//! call (request id, metrics, span status, one log line).
 
 mod deadline;
 mod document;
 mod process;
-
 mod request_id;
 
 use std::{sync::Arc, time::Instant};
