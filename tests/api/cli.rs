@@ -149,18 +149,10 @@ impl Drop for KillOnDrop {
     }
 }
 
-/// A free loopback port (bound then released).
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 #[tokio::test]
 async fn sigterm_under_load_drains_and_loses_no_call_in_flight() {
-    let (grpc, emulator) = (free_port(), free_port());
+    let grpc = crate::helpers::closed_port().await.port();
+    let emulator = crate::helpers::closed_port().await.port();
     let mut child = Command::new(BIN)
         .args([
             "serve",

@@ -4,7 +4,7 @@
 //! the facade's own credential failures, and no secret in any log.
 
 use std::{
-    sync::{Arc, Mutex, OnceLock},
+    sync::{Arc, OnceLock},
     time::{Duration, Instant},
 };
 
@@ -476,30 +476,9 @@ async fn callers_credentials_are_not_forwarded_unless_overriding_is_allowed() {
     assert_eq!(app.emulator.token_requests(), 0);
 }
 
-/// A writer that keeps everything written, for the redaction test.
-#[derive(Clone, Default)]
-struct Captured(Arc<Mutex<Vec<u8>>>);
-
-impl std::io::Write for Captured {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
 #[tokio::test(flavor = "current_thread")]
 async fn no_secret_appears_in_the_logs_at_trace_level() {
-    let captured = Captured::default();
-    let sink = captured.clone();
-    let subscriber = tracing_subscriber::fmt()
-        .with_max_level(tracing::Level::TRACE)
-        .with_writer(move || sink.clone())
-        .finish();
-    let _guard = tracing::subscriber::set_default(subscriber);
+    let (captured, _guard) = crate::helpers::capture_trace_logs();
 
     // Success, token rejection and refresh, a failing API key, a bad key.
     let app = app_with_ttl(Duration::from_secs(3600)).await;
@@ -524,7 +503,7 @@ async fn no_secret_appears_in_the_logs_at_trace_level() {
         .create_document_process(Request::new(reuse_request()))
         .await;
 
-    let logs = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+    let logs = captured.text();
     assert!(logs.contains("access token refreshed"), "the capture works");
     let tokens: Vec<String> = api_calls(&app)
         .iter()
@@ -628,22 +607,13 @@ async fn a_caller_waiting_on_a_stalled_refresh_keeps_its_own_deadline() {
         delay_ms: Some(3_000),
         ..FaultScript::default()
     });
-    let mut request = Request::new(set_cpf("awaiting-x"));
-    request.set_timeout(Duration::from_millis(300));
+    let request = Request::new(set_cpf("awaiting-x"));
 
-    let started = Instant::now();
-    let status = app
-        .process
-        .clone()
-        .set_process_document(request)
-        .await
-        .unwrap_err();
+    let (status, elapsed) = app
+        .set_document_failing_within(request, Duration::from_millis(300))
+        .await;
 
-    assert!(
-        started.elapsed() < Duration::from_millis(600),
-        "{:?}",
-        started.elapsed()
-    );
+    assert!(elapsed < Duration::from_millis(600), "{elapsed:?}");
     assert_status(
         &status,
         Expected {

@@ -183,6 +183,26 @@ pub fn webp(width: u32, height: u32, total_len: usize) -> Vec<u8> {
     bytes
 }
 
+impl TestApp {
+    /// Sends `request` with a client deadline of `timeout` and expects a
+    /// failure: the status, and how long the call took.
+    pub async fn set_document_failing_within(
+        &self,
+        mut request: Request<SetProcessDocumentRequest>,
+        timeout: Duration,
+    ) -> (Status, Duration) {
+        request.set_timeout(timeout);
+        let started = std::time::Instant::now();
+        let status = self
+            .process
+            .clone()
+            .set_process_document(request)
+            .await
+            .expect_err("the call fails");
+        (status, started.elapsed())
+    }
+}
+
 /// A fault with an answer: status, JSON or text body, extra headers.
 pub fn answer(status: u16, body: &str) -> FaultScript {
     FaultScript {
@@ -367,4 +387,38 @@ pub fn pt_br_message(details: &ErrorDetails) -> Option<String> {
         assert_eq!(m.locale, "pt-BR");
         m.message.clone()
     })
+}
+
+/// Everything the test's log subscriber wrote.
+#[derive(Clone, Default)]
+pub struct Captured(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl Captured {
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.0.lock().unwrap()).into_owned()
+    }
+}
+
+impl std::io::Write for Captured {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// Captures every crate's logs at TRACE, plain text, for this thread: use it
+/// in a `current_thread` test so the server's tasks log here too.
+pub fn capture_trace_logs() -> (Captured, tracing::subscriber::DefaultGuard) {
+    let captured = Captured::default();
+    let sink = captured.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_max_level(tracing::Level::TRACE)
+        .with_ansi(false)
+        .with_writer(move || sink.clone())
+        .finish();
+    (captured, tracing::subscriber::set_default(subscriber))
 }

@@ -137,23 +137,14 @@ async fn a_call_that_cannot_get_a_slot_before_its_deadline_is_refused_at_once() 
         std::mem::drop(call(&app, &format!("awaiting-fill-{i}")));
     }
     wait_for_requests(&app, 1).await;
-    let mut request = authorized(set_cpf("awaiting-late"));
-    request.set_timeout(Duration::from_millis(300));
+    let request = authorized(set_cpf("awaiting-late"));
 
-    let started = Instant::now();
-    let status = app
-        .process
-        .clone()
-        .set_process_document(request)
-        .await
-        .unwrap_err();
+    let (status, elapsed) = app
+        .set_document_failing_within(request, Duration::from_millis(300))
+        .await;
 
     // Refused at once rather than queued until the deadline (300 ms).
-    assert!(
-        started.elapsed() < Duration::from_millis(250),
-        "{:?}",
-        started.elapsed()
-    );
+    assert!(elapsed < Duration::from_millis(250), "{elapsed:?}");
     let details = assert_status(
         &status,
         Expected {
@@ -349,17 +340,11 @@ async fn wait_for_abandoned(app: &TestApp, n: usize) {
 async fn a_deadline_ends_the_call_in_time_and_the_upstream_sees_it_abandoned() {
     let app = spawn_app().await;
     app.script(stall(5_000, 1));
-    let mut request = authorized(set_cpf("awaiting-slow"));
-    request.set_timeout(Duration::from_millis(300));
+    let request = authorized(set_cpf("awaiting-slow"));
 
-    let started = Instant::now();
-    let status = app
-        .process
-        .clone()
-        .set_process_document(request)
-        .await
-        .unwrap_err();
-    let elapsed = started.elapsed();
+    let (status, elapsed) = app
+        .set_document_failing_within(request, Duration::from_millis(300))
+        .await;
 
     assert_eq!(status.code(), Code::DeadlineExceeded, "{status:?}");
     assert!(

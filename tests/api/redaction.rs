@@ -2,8 +2,6 @@
 //! every error class with logging at TRACE (every crate), everything written
 //! captured, and none of the personal data or secrets of the test found.
 
-use std::sync::{Arc, Mutex};
-
 use base64::Engine as _;
 use tonic::Request;
 use unico_facade::{
@@ -22,20 +20,6 @@ const NAME: &str = "Leia Organa Solo";
 const EMAIL: &str = "leia.organa@alderaan.example";
 const PHONE: &str = "+5511987654321";
 const BIRTH: &str = "1977-05-25";
-
-#[derive(Clone, Default)]
-struct Captured(Arc<Mutex<Vec<u8>>>);
-
-impl std::io::Write for Captured {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
 
 /// A 640 x 480 PNG header followed by a recognisable pseudo-random payload.
 fn image() -> Vec<u8> {
@@ -80,14 +64,7 @@ fn capture(auth: &str, code: &str) -> CreateDocumentProcessRequest {
 
 #[tokio::test(flavor = "current_thread")]
 async fn no_personal_data_or_secret_is_ever_logged() {
-    let captured = Captured::default();
-    let sink = captured.clone();
-    let subscriber = tracing_subscriber::fmt()
-        .with_max_level(tracing::Level::TRACE)
-        .with_ansi(false)
-        .with_writer(move || sink.clone())
-        .finish();
-    let _guard = tracing::subscriber::set_default(subscriber);
+    let (captured, _guard) = crate::helpers::capture_trace_logs();
     let app = spawn_app().await;
     let process = |id: &str, value: &str| SetProcessDocumentRequest {
         process_id: id.into(),
@@ -196,7 +173,7 @@ async fn no_personal_data_or_secret_is_ever_logged() {
         .create_document_process(authorized_with_key(capture("auth-face-match", CPF)))
         .await;
 
-    let logs = String::from_utf8_lossy(&captured.0.lock().unwrap()).into_owned();
+    let logs = captured.text();
     assert!(
         logs.contains("call finished") && logs.contains("TRACE"),
         "the capture works"
