@@ -106,6 +106,8 @@ impl App {
         let mut upstream_settings = UpstreamSettings::new(hosts);
         upstream_settings.connect_timeout = settings.connect_timeout;
         let upstream = UpstreamClient::new(upstream_settings)?;
+        // The app extracts the caller's trace context and injects it
+        // upstream, whoever set up the subscriber (main, a test, an embedder).
         crate::telemetry::install_propagator();
         let metrics = Arc::new(Metrics::new());
         let credentials = credential_source(settings.credentials, &upstream, &metrics);

@@ -56,7 +56,6 @@ fn start_telemetry(format: LogFormat) -> Result<Telemetry, String> {
     let export = Export::detect();
     let provider = telemetry::tracer_provider(&export)?;
     telemetry::init(format, std::io::stdout, &provider);
-    telemetry::install_propagator();
     if export != Export::Off {
         tracing::info!("exporting traces over OTLP");
     }
