@@ -29,16 +29,10 @@ pub enum CredentialsError {
     /// The facade's own token could not be had.
     #[error("the facade's access token: {0}")]
     Token(#[from] TokenWaitError),
-}
-
-impl CredentialsError {
-    /// The caller's metadata key at fault, if any.
-    pub fn metadata_key(&self) -> Option<&'static str> {
-        match self {
-            CredentialsError::Missing { key } | CredentialsError::Malformed { key } => Some(key),
-            CredentialsError::Token(_) => None,
-        }
-    }
+    /// The vendor issued the facade a token that cannot travel in an HTTP
+    /// header.
+    #[error("the issued access token cannot be sent in an HTTP header")]
+    UnsendableToken,
 }
 
 /// Whose credentials a call carried: decides whether an upstream rejection
@@ -131,16 +125,7 @@ impl CredentialSource {
             token.value.expose_secret(),
             Some(held.api_key.expose_secret()),
         )
-        .map_err(|_| {
-            CredentialsError::Token(TokenWaitError::Failed(
-                crate::upstream::TokenError::Rejected {
-                    http_status: 0,
-                    code: Some(crate::upstream::VendorCode::Text(
-                        "unsendable-token".to_owned(),
-                    )),
-                },
-            ))
-        })?;
+        .map_err(|_| CredentialsError::UnsendableToken)?;
         Ok(Resolved {
             credentials,
             origin: Origin::Facade,

@@ -244,7 +244,9 @@ impl Inner {
         let result = loop {
             match self.fetch_once().await {
                 Ok(cached) => break Ok(cached),
-                Err(error @ TokenError::Rejected { .. }) => break Err(error),
+                Err(error @ (TokenError::Rejected { .. } | TokenError::AssertionNotSigned)) => {
+                    break Err(error);
+                }
                 Err(error) if attempt >= self.policy.max_attempts => break Err(error),
                 Err(error) => {
                     tracing::warn!(attempt, error = %error, "token request failed; backing off");
@@ -262,10 +264,7 @@ impl Inner {
         let assertion = self
             .account
             .assertion(&self.audience, SystemTime::now())
-            .map_err(|_| TokenError::Rejected {
-                http_status: 0,
-                code: Some(VendorCode::Text("assertion-signing".to_owned())),
-            })?;
+            .map_err(|_| TokenError::AssertionNotSigned)?;
         let fetched_at = Instant::now();
         let token = self
             .upstream
@@ -275,6 +274,7 @@ impl Inner {
             Ok(_) => "issued",
             Err(TokenError::Transient { .. }) => "unavailable",
             Err(TokenError::Rejected { .. }) => "rejected",
+            Err(TokenError::AssertionNotSigned) => "not_signed",
         });
         let token = token?;
         let life = token.expires_in;
@@ -302,7 +302,9 @@ impl Inner {
             Err(error) => error,
         };
         let cooldown = match error {
-            TokenError::Rejected { .. } => self.policy.rejection_cooldown,
+            TokenError::Rejected { .. } | TokenError::AssertionNotSigned => {
+                self.policy.rejection_cooldown
+            }
             TokenError::Transient { .. } => last_delay,
         };
         let code = error.code().map(ToString::to_string);

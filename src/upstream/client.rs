@@ -16,7 +16,8 @@ use tracing_opentelemetry::OpenTelemetrySpanExt;
 use super::{
     body::read_capped,
     credentials::UpstreamCredentials,
-    error::{Api, Endpoint, UpstreamError, VendorError},
+    endpoint::{Api, CallRoute, Endpoint},
+    error::{UpstreamError, VendorError},
     error_body,
     hosts::UpstreamHosts,
 };
@@ -82,7 +83,8 @@ impl UpstreamClient {
         &self.http
     }
 
-    /// POSTs a JSON body and decodes a JSON answer, all within `budget`.
+    /// POSTs a JSON body with the call's credentials and decodes a JSON
+    /// answer, all within `budget`.
     pub(crate) async fn post_json<T: DeserializeOwned>(
         &self,
         endpoint: Endpoint,
@@ -91,45 +93,62 @@ impl UpstreamClient {
         body: Vec<u8>,
         budget: Duration,
     ) -> Result<T, UpstreamError> {
-        let exchange = self.exchange(endpoint, url, credentials, body);
-        let (status, bytes) = tokio::time::timeout(budget, exchange)
-            .await
-            .map_err(|_| UpstreamError::Timeout { budget })??;
-        serde_json::from_slice(&bytes).map_err(|e| UpstreamError::UnparseableResponse {
-            http_status: status.as_u16(),
+        let mut headers = HeaderMap::new();
+        headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        headers.insert(ACCEPT, HeaderValue::from_static("application/json"));
+        credentials.apply(&mut headers, endpoint.api() == Api::Id);
+        let request = self
+            .http
+            .post(url)
+            .headers(headers)
+            .body(body)
+            .build()
+            .map_err(classify_send_error)?;
+        let caps = BodyCaps {
+            success: self.settings.max_response_bytes,
+            error: self.settings.max_error_body_bytes,
+        };
+        let reply = self
+            .exchange(endpoint.call_route(), request, caps, budget)
+            .await?;
+        serde_json::from_slice(&reply.body).map_err(|e| UpstreamError::UnparseableResponse {
+            http_status: reply.status.as_u16(),
             detail: json_error_shape(&e),
         })
     }
 
-    /// One HTTP exchange inside a client span (`http.*` attributes, the
-    /// route template, never the URL), with the W3C context injected so the
-    /// vendor's side of the call sits under the caller's trace.
-    async fn exchange(
+    /// One HTTP exchange, within `budget`, inside a client span (`http.*`
+    /// attributes, the route template, never the URL), with the W3C context
+    /// injected so the vendor's side of the call sits under the caller's
+    /// trace. A 2xx is the reply; anything else is the vendor's error.
+    pub(crate) async fn exchange(
         &self,
-        endpoint: Endpoint,
-        url: Url,
-        credentials: &UpstreamCredentials,
-        body: Vec<u8>,
-    ) -> Result<(StatusCode, bytes::Bytes), UpstreamError> {
+        route: CallRoute,
+        request: reqwest::Request,
+        caps: BodyCaps,
+        budget: Duration,
+    ) -> Result<Reply, UpstreamError> {
         let span = tracing::info_span!(
             "upstream",
-            otel.name = endpoint.route(),
+            otel.name = route.label,
             otel.kind = "client",
             otel.status_code = Empty,
-            http.request.method = "POST",
-            http.route = endpoint.path_template(),
-            server.address = url.host_str().unwrap_or_default(),
+            http.request.method = route.method.as_str(),
+            http.route = route.template,
+            server.address = request.url().host_str().unwrap_or_default(),
             http.response.status_code = Empty,
             unico.vendor_code = Empty,
             error.type = Empty,
         );
-        let outcome = self
-            .exchange_in(endpoint, url, credentials, body, &span)
-            .instrument(span.clone())
-            .await;
+        let exchange = self
+            .exchange_in(request, caps, &span)
+            .instrument(span.clone());
+        let outcome = tokio::time::timeout(budget, exchange)
+            .await
+            .unwrap_or(Err(UpstreamError::Timeout { budget }));
         match &outcome {
-            Ok((status, _)) => {
-                span.record("http.response.status_code", status.as_u16());
+            Ok(reply) => {
+                span.record("http.response.status_code", reply.status.as_u16());
             }
             Err(UpstreamError::Vendor(vendor)) => {
                 span.record("http.response.status_code", vendor.http_status);
@@ -149,27 +168,18 @@ impl UpstreamClient {
 
     async fn exchange_in(
         &self,
-        endpoint: Endpoint,
-        url: Url,
-        credentials: &UpstreamCredentials,
-        body: Vec<u8>,
+        mut request: reqwest::Request,
+        caps: BodyCaps,
         span: &tracing::Span,
-    ) -> Result<(StatusCode, bytes::Bytes), UpstreamError> {
-        let mut headers = HeaderMap::new();
-        headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
-        headers.insert(ACCEPT, HeaderValue::from_static("application/json"));
-        credentials.apply(&mut headers, endpoint.api() == Api::Id);
+    ) -> Result<Reply, UpstreamError> {
         let context = span.context();
         opentelemetry::global::get_text_map_propagator(|propagator| {
-            propagator.inject_context(&context, &mut HeaderInjector(&mut headers));
+            propagator.inject_context(&context, &mut HeaderInjector(request.headers_mut()));
         });
 
         let response = self
             .http
-            .post(url)
-            .headers(headers)
-            .body(body)
-            .send()
+            .execute(request)
             .await
             .map_err(classify_send_error)?;
         let status = response.status();
@@ -180,24 +190,24 @@ impl UpstreamClient {
             .and_then(|v| error_body::retry_after(v, SystemTime::now()));
 
         if status.is_success() {
-            let body = read_capped(response, self.settings.max_response_bytes)
+            let body = read_capped(response, caps.success)
                 .await
                 .map_err(|source| UpstreamError::ConnectionLost { source })?;
             if body.truncated {
                 return Err(UpstreamError::UnparseableResponse {
                     http_status: status.as_u16(),
-                    detail: format!(
-                        "body larger than {} bytes",
-                        self.settings.max_response_bytes
-                    ),
+                    detail: format!("body larger than {} bytes", caps.success),
                 });
             }
-            return Ok((status, body.bytes));
+            return Ok(Reply {
+                status,
+                body: body.bytes,
+            });
         }
 
         // An error body that breaks off midway still leaves the status: keep
         // what arrived rather than hiding the vendor's answer.
-        let bytes = match read_capped(response, self.settings.max_error_body_bytes).await {
+        let bytes = match read_capped(response, caps.error).await {
             Ok(body) => body.bytes,
             Err(_) => bytes::Bytes::new(),
         };
@@ -211,6 +221,22 @@ impl UpstreamClient {
             body_excerpt: String::from_utf8_lossy(&bytes[..excerpt_len]).into_owned(),
         }))
     }
+}
+
+/// The largest bodies read from an answer, by outcome.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct BodyCaps {
+    /// A 2xx body over this is refused as unparseable.
+    pub success: usize,
+    /// An error body is cut here (the excerpt and the code come from the start).
+    pub error: usize,
+}
+
+/// A 2xx answer.
+#[derive(Debug)]
+pub(crate) struct Reply {
+    pub status: StatusCode,
+    pub body: bytes::Bytes,
 }
 
 /// Where and how a body failed to parse, without serde's message, which

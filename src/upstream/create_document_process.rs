@@ -5,15 +5,12 @@
 use std::fmt;
 
 use base64::{display::Base64Display, engine::general_purpose::STANDARD};
-use serde::{Serialize, Serializer};
+use serde::{Deserialize, Serialize, Serializer};
 use serde_json::{Map, Value};
 
 use super::{
-    client::UpstreamClient,
-    credentials::UpstreamCredentials,
-    error::{Endpoint, UpstreamError},
-    hosts::endpoint_url,
-    wire,
+    client::UpstreamClient, credentials::UpstreamCredentials, endpoint::Endpoint,
+    error::UpstreamError, hosts::endpoint_url,
 };
 use crate::domain::{DuiType, Gender, Image, Personal, Purpose};
 
@@ -99,7 +96,7 @@ impl UpstreamClient {
         let body = encode_body(call).map_err(|e| UpstreamError::BuildRequest {
             detail: e.to_string(),
         })?;
-        let reply: wire::CreateDocumentProcessReply = self
+        let reply: CreateDocumentProcessReply = self
             .post_json(
                 Endpoint::CreateDocumentProcess,
                 url,
@@ -204,6 +201,60 @@ struct Base64<'a>(&'a Image);
 impl Serialize for Base64<'_> {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         serializer.collect_str(&Base64Display::new(self.0.bytes(), &STANDARD))
+    }
+}
+
+/// `POST /processes/v1` 200 body. Every field is optional so that a partial
+/// answer (a failed process without a document) still parses; unknown
+/// fields are ignored.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct CreateDocumentProcessReply {
+    #[serde(default)]
+    id: String,
+    #[serde(default)]
+    status: Option<serde_json::Value>,
+    #[serde(default)]
+    document: Option<CapturedDocumentBody>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct CapturedDocumentBody {
+    #[serde(default)]
+    id: String,
+    #[serde(default, rename = "type")]
+    type_name: String,
+    #[serde(default)]
+    cpf_match: Option<bool>,
+    #[serde(default)]
+    face_match: Option<bool>,
+    #[serde(default)]
+    content: Option<serde_json::Map<String, serde_json::Value>>,
+    #[serde(default)]
+    file_urls: Vec<String>,
+}
+
+impl CreateDocumentProcessReply {
+    fn into_domain(self) -> DocumentProcess {
+        // The status is an integer on the page; a numeric string is read too.
+        let status = match self.status {
+            Some(serde_json::Value::Number(n)) => n.as_i64(),
+            Some(serde_json::Value::String(s)) => s.trim().parse().ok(),
+            _ => None,
+        };
+        DocumentProcess {
+            id: self.id,
+            status,
+            document: self.document.map(|d| CapturedDocument {
+                id: d.id,
+                type_name: d.type_name,
+                cpf_match: d.cpf_match,
+                face_match: d.face_match,
+                content: d.content.unwrap_or_default(),
+                file_urls: d.file_urls,
+            }),
+        }
     }
 }
 

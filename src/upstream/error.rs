@@ -3,45 +3,6 @@
 
 use std::{fmt, time::Duration};
 
-/// The vendor's two API families, which have different error vocabularies.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Api {
-    /// IDCloud client API (`api.idcloud.*`): gRPC-style codes (3, 5, 9…).
-    IdCloud,
-    /// ID API (`api.id.*`): five-digit vendor codes (20068…).
-    Id,
-}
-
-/// The upstream endpoints the facade calls.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Endpoint {
-    SetProcessDocument,
-    CreateDocumentProcess,
-}
-
-impl Endpoint {
-    pub fn api(self) -> Api {
-        match self {
-            Endpoint::SetProcessDocument => Api::IdCloud,
-            Endpoint::CreateDocumentProcess => Api::Id,
-        }
-    }
-
-    /// Method and route template: a bounded label for telemetry, never the
-    /// raw URL (which holds the process id).
-    pub fn route(self) -> &'static str {
-        match self {
-            Endpoint::SetProcessDocument => "POST /client/v1/process/{processId}/document",
-            Endpoint::CreateDocumentProcess => "POST /processes/v1",
-        }
-    }
-
-    /// The path template alone (`http.route`).
-    pub fn path_template(self) -> &'static str {
-        self.route().trim_start_matches("POST ")
-    }
-}
-
 /// A vendor error code: numeric on both API families (sometimes sent as a
 /// string), dotted on the token endpoint (`1.2.5`).
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]

@@ -6,19 +6,20 @@ mod body;
 mod client;
 mod create_document_process;
 mod credentials;
+mod endpoint;
 mod error;
 pub mod error_body;
 mod hosts;
 mod set_process_document;
 mod token;
-mod wire;
 
 pub use client::{ClientBuildError, UpstreamClient, UpstreamSettings};
 pub use create_document_process::{
     Capture, CapturedDocument, CreateDocumentProcess, DocumentProcess, Subject, encode_body,
 };
 pub use credentials::{CredentialsFormatError, UpstreamCredentials};
-pub use error::{Api, Endpoint, UpstreamError, VendorCode, VendorError};
+pub use endpoint::{Api, Endpoint};
+pub use error::{UpstreamError, VendorCode, VendorError};
 pub use hosts::{Environment, HostsError, UpstreamHosts};
 pub use set_process_document::{DocumentOnProcess, ProcessWithDocument, SetProcessDocument};
 pub use token::{AccessToken, TokenError};

@@ -11,7 +11,10 @@ use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 
 use super::{
-    body::read_capped, client::UpstreamClient, error::VendorCode, error_body, hosts::endpoint_url,
+    client::{BodyCaps, UpstreamClient},
+    endpoint::CallRoute,
+    error::{UpstreamError, VendorCode, VendorError},
+    hosts::endpoint_url,
 };
 
 /// A token answer is a few hundred bytes; more is not a token answer.
@@ -42,12 +45,17 @@ pub enum TokenError {
         http_status: u16,
         code: Option<VendorCode>,
     },
+    /// The assertion could not be signed (an unusable private key), so
+    /// nothing was sent; like a rejection, retrying at once cannot help.
+    #[error("the service account's assertion could not be signed")]
+    AssertionNotSigned,
 }
 
 impl TokenError {
     pub fn code(&self) -> Option<&VendorCode> {
         match self {
             TokenError::Transient { code, .. } | TokenError::Rejected { code, .. } => code.as_ref(),
+            TokenError::AssertionNotSigned => None,
         }
     }
 
@@ -55,6 +63,7 @@ impl TokenError {
         match self {
             TokenError::Transient { http_status, .. } => *http_status,
             TokenError::Rejected { http_status, .. } => Some(*http_status),
+            TokenError::AssertionNotSigned => None,
         }
     }
 }
@@ -70,8 +79,12 @@ struct TokenReply {
 /// so that a token is not kept past a life the vendor never stated.
 const FALLBACK_LIFETIME: Duration = Duration::from_secs(300);
 
+/// The token request's span name and route.
+const TOKEN_ROUTE: CallRoute = CallRoute::post("POST /oauth2/token", "/oauth2/token");
+
 impl UpstreamClient {
-    /// Posts one assertion to `{identity}/oauth2/token`, within `budget`.
+    /// Posts one assertion to `{identity}/oauth2/token`, within `budget`,
+    /// through the same exchange (client span, `traceparent`) as every call.
     pub async fn fetch_token(
         &self,
         identity: &Url,
@@ -88,70 +101,76 @@ impl UpstreamClient {
             ("grant_type", GRANT_TYPE),
             ("assertion", assertion.expose_secret()),
         ];
-        let exchange = async {
-            let response = self
-                .http()
-                .post(url)
-                .form(&form)
-                .send()
-                .await
-                .map_err(|e| transient(classify(&e)))?;
-            let status = response.status();
-            let body = read_capped(response, MAX_TOKEN_BODY_BYTES)
-                .await
-                .map_err(|e| transient(classify(&e)))?
-                .bytes;
-            Ok::<_, TokenError>((status, body))
+        let request = self
+            .http()
+            .post(url)
+            .form(&form)
+            .build()
+            .map_err(|_| transient("could not build the token request".to_owned()))?;
+        let caps = BodyCaps {
+            success: MAX_TOKEN_BODY_BYTES,
+            error: MAX_TOKEN_BODY_BYTES,
         };
-        let (status, body) = tokio::time::timeout(budget, exchange)
-            .await
-            .map_err(|_| transient("timed out".to_owned()))??;
-
-        if status.is_success() {
-            let reply: TokenReply =
-                serde_json::from_slice(&body).map_err(|_| TokenError::Transient {
-                    detail: "unreadable token answer".to_owned(),
-                    http_status: Some(status.as_u16()),
-                    code: None,
-                })?;
-            let expires_in = match reply.expires_in {
-                Some(serde_json::Value::Number(n)) => n.as_u64(),
-                Some(serde_json::Value::String(s)) => s.trim().parse().ok(),
-                _ => None,
+        let reply = match self.exchange(TOKEN_ROUTE, request, caps, budget).await {
+            Ok(reply) => reply,
+            Err(UpstreamError::Vendor(vendor)) => return Err(refusal(vendor)),
+            Err(UpstreamError::UnparseableResponse { http_status, .. }) => {
+                return Err(unreadable(http_status));
             }
-            .filter(|s| *s > 0)
-            .map_or(FALLBACK_LIFETIME, Duration::from_secs);
-            return Ok(AccessToken {
-                value: SecretString::from(reply.access_token),
-                expires_in,
-            });
+            Err(other) => return Err(transient(transport_detail(&other).to_owned())),
+        };
+        let reply: TokenReply =
+            serde_json::from_slice(&reply.body).map_err(|_| unreadable(reply.status.as_u16()))?;
+        let expires_in = match reply.expires_in {
+            Some(serde_json::Value::Number(n)) => n.as_u64(),
+            Some(serde_json::Value::String(s)) => s.trim().parse().ok(),
+            _ => None,
         }
-
-        let parsed = error_body::parse(&body);
-        let http_status = status.as_u16();
-        // A dotted code (`1.2.5`) names a credential problem whatever the
-        // status; without one, the status decides.
-        let dotted = matches!(&parsed.code, Some(VendorCode::Text(t)) if t.contains('.'));
-        if !dotted && (status.is_server_error() || http_status == 429) {
-            return Err(TokenError::Transient {
-                detail: format!("HTTP {http_status}"),
-                http_status: Some(http_status),
-                code: parsed.code,
-            });
-        }
-        Err(TokenError::Rejected {
-            http_status,
-            code: parsed.code,
+        .filter(|s| *s > 0)
+        .map_or(FALLBACK_LIFETIME, Duration::from_secs);
+        Ok(AccessToken {
+            value: SecretString::from(reply.access_token),
+            expires_in,
         })
     }
 }
 
-fn classify(error: &reqwest::Error) -> String {
-    if error.is_connect() {
-        "could not connect".to_owned()
-    } else if error.is_timeout() {
-        "timed out".to_owned()
-    } else {
-        "connection lost".to_owned()
+/// A 2xx that is not a token answer: worth another attempt later.
+fn unreadable(http_status: u16) -> TokenError {
+    TokenError::Transient {
+        detail: "unreadable token answer".to_owned(),
+        http_status: Some(http_status),
+        code: None,
+    }
+}
+
+/// A non-2xx answer: a dotted code (`1.2.5`) names a credential problem
+/// whatever the status; without one, 5xx and 429 are transient and the rest
+/// a rejection.
+fn refusal(vendor: VendorError) -> TokenError {
+    let http_status = vendor.http_status;
+    let dotted = matches!(&vendor.code, Some(VendorCode::Text(t)) if t.contains('.'));
+    if !dotted && (http_status >= 500 || http_status == 429) {
+        return TokenError::Transient {
+            detail: format!("HTTP {http_status}"),
+            http_status: Some(http_status),
+            code: vendor.code,
+        };
+    }
+    TokenError::Rejected {
+        http_status,
+        code: vendor.code,
+    }
+}
+
+/// What went wrong before an answer, in words safe to log.
+fn transport_detail(error: &UpstreamError) -> &'static str {
+    match error {
+        UpstreamError::Connect { .. } => "could not connect",
+        UpstreamError::Timeout { .. } => "timed out",
+        UpstreamError::BuildRequest { .. } => "could not build the token request",
+        UpstreamError::ConnectionLost { .. }
+        | UpstreamError::UnparseableResponse { .. }
+        | UpstreamError::Vendor(_) => "connection lost",
     }
 }
