@@ -11,9 +11,11 @@ use std::{
 };
 
 use tokio::sync::Semaphore;
-use tonic::Status;
 
-use crate::{metrics::Metrics, status::FacadeError};
+use crate::{
+    metrics::Metrics,
+    status::{FacadeError, to_status},
+};
 
 /// The gRPC path prefix of the calls the limit applies to.
 const LIMITED_PREFIX: &str = "/unico.identity.v1.";
@@ -88,10 +90,9 @@ where
             Err(_) => {
                 let limit = self.limit;
                 tracing::warn!(limit, "call rejected: concurrency limit reached");
-                self.metrics.local_rejection("OVERLOADED");
-                Box::pin(
-                    async move { Ok(Status::from(FacadeError::Overloaded { limit }).into_http()) },
-                )
+                let (status, summary) = to_status(&FacadeError::Overloaded { limit }, None);
+                self.metrics.local_rejection(summary.reason);
+                Box::pin(async move { Ok(status.into_http()) })
             }
         }
     }

@@ -9,7 +9,10 @@ use std::sync::Arc;
 use tonic::{Code, Status, body::Body};
 use tower::util::MapResponseLayer;
 
-use crate::{metrics::Metrics, status::FacadeError};
+use crate::{
+    metrics::Metrics,
+    status::{FacadeError, to_status},
+};
 
 /// The start of tonic's message for a request over the limit.
 const TONIC_TOO_LARGE: &str = "Error, decoded message length too large";
@@ -29,7 +32,8 @@ pub fn layer(
             return response;
         }
         tracing::info!(limit_bytes = limit, "request refused: over the size limit");
-        metrics.local_rejection("REQUEST_TOO_LARGE");
-        Status::from(FacadeError::RequestTooLarge { limit }).into_http()
+        let (status, summary) = to_status(&FacadeError::RequestTooLarge { limit }, None);
+        metrics.local_rejection(summary.reason);
+        status.into_http()
     })
 }

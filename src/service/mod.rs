@@ -24,7 +24,7 @@ use crate::{
     credentials::{CredentialSource, Origin},
     metrics::{InFlight, Metrics, code_name},
     rate_limit::RateLimiter,
-    status::{CallContext, FacadeError, rejects_access_token, to_status},
+    status::{CallContext, FacadeError, refuses_access_token, to_status},
     upstream::{Endpoint, UpstreamClient, UpstreamCredentials, UpstreamError},
     upstream_health::{Signal, UpstreamHealth},
     validation::ImageLimits,
@@ -101,8 +101,8 @@ where
             tokio::time::sleep(RECONNECT_PAUSE).await;
             continue;
         }
-        let facade_token_rejected =
-            resolved.origin == Origin::Facade && rejects_access_token(api, &error);
+        let facade_token_rejected = resolved.origin == Origin::Facade
+            && refuses_access_token(endpoint, &error, context.reusing_document);
         if facade_token_rejected && !retried {
             tracing::warn!(
                 route = endpoint.route(),
@@ -210,7 +210,7 @@ impl CallScope<'_> {
                     rpc.method = self.method,
                     grpc.code = code_name(summary.code),
                     reason = summary.reason,
-                    upstream.http_status = summary.upstream_http_status.as_deref(),
+                    upstream.http_status = summary.upstream_http_status,
                     upstream.code = summary.upstream_code.as_deref(),
                     latency_ms,
                     request_id = self.request_id.as_str(),

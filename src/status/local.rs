@@ -1,0 +1,215 @@
+//! Refusals by the facade itself, before any upstream call: the local
+//! validation rules (each with the reason and code the vendor's own
+//! rejection of the same input carries), the facade's limits, and
+//! credentials that could not be had.
+
+use std::{collections::HashMap, time::Duration};
+
+use tonic::Code::*;
+use tonic_types::{ErrorDetails, FieldViolation, LocalizedMessage};
+
+use super::{
+    DEFAULT_RETRY_DELAY, Mapped, Origin,
+    vendor::{Key, VENDOR_ROWS},
+};
+use crate::{
+    credentials::{CredentialsError, TokenWaitError},
+    upstream::{
+        Api::{self, Id, IdCloud},
+        TokenError,
+    },
+    validation::{InvalidRequest, Rule},
+};
+
+/// Local validation: each rule's reason, and the vendor code (of the API
+/// family named) that the vendor's own rejection of the same input carries.
+/// Where the reference pages document no code for a condition the facade
+/// checks, the closest documented one is used (marked "assumed").
+#[rustfmt::skip]
+pub const LOCAL_RULES: &[(Rule, &str, Api, i64)] = &[
+    // SetProcessDocument: the IDCloud API answers 3 for every field problem.
+    (Rule::ProcessIdMissing, "PROCESS_ID_INVALID", IdCloud, 3),
+    (Rule::ProcessIdMalformed, "PROCESS_ID_INVALID", IdCloud, 3),
+    (Rule::ProcessIdTooLong, "PROCESS_ID_TOO_LONG", IdCloud, 3),
+    (Rule::DuiTypeMissing, "DUI_TYPE_REQUIRED", IdCloud, 3),
+    (Rule::DuiTypeUnknown, "DUI_TYPE_INVALID", IdCloud, 3),
+    (Rule::DuiTypeNotAccepted, "DUI_TYPE_NOT_ACCEPTED", IdCloud, 3),
+    (Rule::DuiValueMissing, "DUI_VALUE_REQUIRED", IdCloud, 3),
+    (Rule::DuiValueTooLong, "DUI_VALUE_TOO_LONG", IdCloud, 3),
+    (Rule::DuiValueFormatted, "DUI_VALUE_FORMATTED", IdCloud, 3),
+    // CreateDocumentProcess: the ID API's five-digit codes.
+    (Rule::SubjectMissing, "SUBJECT_REQUIRED", Id, 20004),
+    (Rule::SubjectDuiTypeMissing, "SUBJECT_DUI_TYPE_INVALID", Id, 20507), // assumed
+    (Rule::SubjectCodeMissing, "SUBJECT_CODE_REQUIRED", Id, 20005),
+    (Rule::SubjectCodeInvalid, "SUBJECT_CODE_INVALID", Id, 20507),
+    (Rule::SubjectNameInvalid, "SUBJECT_NAME_INVALID", Id, 20509),
+    (Rule::SubjectGenderInvalid, "SUBJECT_GENDER_INVALID", Id, 20508),
+    (Rule::SubjectBirthDateInvalid, "SUBJECT_BIRTH_DATE_INVALID", Id, 20019),
+    (Rule::SubjectEmailInvalid, "SUBJECT_EMAIL_INVALID", Id, 20008),
+    (Rule::SubjectPhoneInvalid, "SUBJECT_PHONE_INVALID", Id, 20021),
+    (Rule::DocumentMissing, "DOCUMENT_REQUIRED", Id, 99988),
+    (Rule::PurposeInvalid, "DOCUMENT_PURPOSE_INVALID", Id, 20067),
+    (Rule::AuthProcessIdInvalid, "AUTH_PROCESS_ID_INVALID", Id, 20066),
+    (Rule::CaptureMissing, "DOCUMENT_CAPTURE_MISSING", Id, 20068),
+    (Rule::TooManyFiles, "TOO_MANY_FILES", Id, 99989), // assumed
+    (Rule::ImageMissing, "IMAGE_MISSING", Id, 20009),
+    (Rule::ImageTooLarge, "IMAGE_TOO_LARGE", Id, 20506),
+    (Rule::ImageFormatUnsupported, "IMAGE_FORMAT_UNSUPPORTED", Id, 20505),
+    (Rule::ImageUndecodable, "IMAGE_INVALID", Id, 20900),
+    (Rule::ImageResolutionTooLow, "IMAGE_RESOLUTION_TOO_LOW", Id, 20807),
+];
+
+/// RESOURCE_EXHAUSTED for a limit of the facade's own.
+pub(super) fn facade_limit(
+    reason: &'static str,
+    message: String,
+    (key, value): (&str, usize),
+    retry: Option<Duration>,
+) -> Mapped {
+    let mut details = ErrorDetails::new();
+    if let Some(delay) = retry {
+        details.set_retry_info(Some(delay));
+    }
+    Mapped {
+        message,
+        metadata: HashMap::from([(key.to_owned(), value.to_string())]),
+        details,
+        ..Mapped::new(ResourceExhausted, reason, Origin::Facade)
+    }
+}
+
+/// A request refused by local validation: INVALID_ARGUMENT with every
+/// violation in one BadRequest.
+pub(super) fn local(invalid: &InvalidRequest) -> Mapped {
+    let mut details = ErrorDetails::new();
+    let rows: Vec<(&'static str, Api, i64)> = invalid
+        .violations
+        .iter()
+        .map(|v| local_rule(v.rule))
+        .collect();
+    let violations: Vec<FieldViolation> = invalid
+        .violations
+        .iter()
+        .zip(&rows)
+        .map(|(v, (reason, api, code))| {
+            let mut violation = FieldViolation::new(&v.field, &v.description);
+            violation.reason = (*reason).to_owned();
+            violation.localized_message =
+                pt_br_message(*api, *code, reason).map(|m| LocalizedMessage::new("pt-BR", m));
+            violation
+        })
+        .collect();
+    // The first violation speaks for the whole request in ErrorInfo; each
+    // one carries its own reason in BadRequest.
+    let (reason, api, upstream_code) =
+        rows.first()
+            .copied()
+            .unwrap_or(("INVALID_REQUEST", IdCloud, 3));
+    if let Some(message) = pt_br_message(api, upstream_code, reason) {
+        details.set_localized_message("pt-BR", message);
+    }
+    details.set_bad_request(violations);
+    let message = match invalid.violations.as_slice() {
+        [only] => only.description.clone(),
+        many => format!("{} fields are invalid; see BadRequest", many.len()),
+    };
+    Mapped {
+        message,
+        upstream_code: Some(upstream_code.to_string()),
+        details,
+        ..Mapped::new(InvalidArgument, reason, Origin::Facade)
+    }
+}
+
+fn local_rule(rule: Rule) -> (&'static str, Api, i64) {
+    LOCAL_RULES
+        .iter()
+        .find(|(r, ..)| *r == rule)
+        .map(|(_, reason, api, code)| (*reason, *api, *code))
+        .unwrap_or(("INVALID_REQUEST", IdCloud, 3))
+}
+
+/// The vendor's documented Portuguese message for the same condition, if it
+/// has one (only where the local reason is the vendor row's: a message about
+/// another field would mislead).
+fn pt_br_message(api: Api, code: i64, reason: &str) -> Option<&'static str> {
+    VENDOR_ROWS
+        .iter()
+        .find(|r| r.api == Some(api) && r.key == Key::Code(code) && r.reason == reason)
+        .and_then(|r| r.pt_br)
+}
+
+/// The call's credentials could not be had: the caller's metadata, or the
+/// facade's own token.
+pub(super) fn credentials(error: &CredentialsError) -> Mapped {
+    let refused = |code, reason, message: String| Mapped {
+        message,
+        ..Mapped::new(code, reason, Origin::Facade)
+    };
+    match error {
+        CredentialsError::Missing { key } => Mapped {
+            metadata: HashMap::from([("metadataKey".to_owned(), (*key).to_owned())]),
+            ..refused(
+                Unauthenticated,
+                "CREDENTIALS_MISSING",
+                format!("missing `{key}` metadata: the vendor credential to forward"),
+            )
+        },
+        CredentialsError::Malformed { key } => Mapped {
+            metadata: HashMap::from([("metadataKey".to_owned(), (*key).to_owned())]),
+            ..refused(
+                Unauthenticated,
+                "CREDENTIALS_MALFORMED",
+                format!("`{key}` metadata cannot be sent as an HTTP header"),
+            )
+        },
+        // The facade's own credentials: never the caller's fault.
+        CredentialsError::Token(TokenWaitError::TimedOut) => refused(
+            DeadlineExceeded,
+            "UPSTREAM_TOKEN_TIMEOUT",
+            "no access token could be obtained within the call's deadline".to_owned(),
+        ),
+        CredentialsError::Token(TokenWaitError::Failed(token)) => token_failure(token),
+        CredentialsError::UnsendableToken => refused(
+            Internal,
+            "UPSTREAM_TOKEN_UNUSABLE",
+            "the vendor issued an access token that cannot be sent in a header".to_owned(),
+        ),
+    }
+}
+
+/// The facade's own token request failed.
+fn token_failure(token: &TokenError) -> Mapped {
+    let mut details = ErrorDetails::new();
+    let (code, reason, message) = match token {
+        TokenError::Transient { .. } => {
+            details.set_retry_info(Some(DEFAULT_RETRY_DELAY));
+            (
+                Unavailable,
+                "UPSTREAM_TOKEN_UNAVAILABLE",
+                "the vendor's token endpoint is unavailable",
+            )
+        }
+        TokenError::Rejected { .. } => (
+            Internal,
+            "UPSTREAM_CREDENTIALS_REJECTED",
+            "the vendor rejected the facade's service account",
+        ),
+        TokenError::AssertionNotSigned => (
+            Internal,
+            "SERVICE_ACCOUNT_KEY_UNUSABLE",
+            "the facade's service account key could not sign an assertion",
+        ),
+    };
+    let mut metadata = HashMap::new();
+    if let Some(code) = token.code() {
+        metadata.insert("tokenErrorCode".to_owned(), code.to_string());
+    }
+    Mapped {
+        message: message.to_owned(),
+        upstream_http_status: token.http_status(),
+        metadata,
+        details,
+        ..Mapped::new(code, reason, Origin::Facade)
+    }
+}
