@@ -17,7 +17,7 @@ use tonic::{Request, transport::Channel};
 use unico_facade::{
     app::App,
     config::Settings,
-    domain::{DuiType, Image, Personal, Purpose},
+    domain::{DuiType, Image, ImageLimits, Personal, Purpose},
     emulator::{Emulator, EmulatorConfig},
     pb::identity_v1::{
         DuiType as PbDuiType, SetProcessDocumentRequest,
@@ -28,8 +28,18 @@ use unico_facade::{
 
 const IMAGE_BYTES: usize = 800 * 1024;
 
+/// A 640 × 480 PNG header padded to `len` bytes: all a header-only check reads.
+fn png(len: usize) -> Bytes {
+    let mut bytes = b"\x89PNG\r\n\x1a\n\x00\x00\x00\x0dIHDR".to_vec();
+    bytes.extend_from_slice(&640u32.to_be_bytes());
+    bytes.extend_from_slice(&480u32.to_be_bytes());
+    bytes.extend_from_slice(&[8, 2, 0, 0, 0, 0, 0, 0, 0]);
+    bytes.resize(len, 0xA5);
+    Bytes::from(bytes)
+}
+
 fn capture() -> CreateDocumentProcess {
-    let image = || Image::new(Bytes::from(vec![0xA5u8; IMAGE_BYTES]));
+    let image = || Image::parse(png(IMAGE_BYTES), &ImageLimits::default()).expect("a valid image");
     CreateDocumentProcess {
         subject: Subject {
             dui_type: DuiType::BrCpf,

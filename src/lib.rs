@@ -7,6 +7,7 @@
 //! - [`service`]: one thin handler module per gRPC service.
 //! - [`validation`]: request → domain values, collecting field violations.
 //! - [`domain`]: newtypes parsed at the edge; personal data never prints.
+//! - [`contract`]: every contract ↔ domain enum conversion.
 //! - [`credentials`]: where upstream credentials come from (pass-through or
 //!   the facade's own service account and cached access token).
 //! - [`upstream`]: the vendor's REST client, failures classified by phase; no gRPC.
@@ -25,6 +26,7 @@ pub mod admin;
 pub mod app;
 pub mod concurrency;
 pub mod config;
+pub mod contract;
 pub mod credentials;
 pub mod domain;
 pub mod emulator;

@@ -10,6 +10,8 @@ mod process_id;
 
 pub use document::{DocumentKind, Gender, Purpose};
 pub use dui::{DuiType, DuiTypeName};
-pub use image::{Image, ImageFormat};
+#[cfg(test)]
+pub(crate) use image::test_png;
+pub use image::{Image, ImageFormat, ImageLimits, ImageProblem};
 pub use personal::Personal;
 pub use process_id::{PROCESS_ID_MAX_CHARS, ProcessId, ProcessIdError};

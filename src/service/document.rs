@@ -89,15 +89,8 @@ fn to_response(process: DocumentProcess) -> CreateDocumentProcessResponse {
 }
 
 fn to_document(document: CapturedDocument) -> pb::Document {
-    let kind = DocumentKind::from_upstream(&document.type_name).map_or(
-        pb::DocumentType::Unspecified,
-        |kind| match kind {
-            DocumentKind::Rg => pb::DocumentType::Rg,
-            DocumentKind::Cnh => pb::DocumentType::Cnh,
-            DocumentKind::Cin => pb::DocumentType::Cin,
-            DocumentKind::Passaporte => pb::DocumentType::Passaporte,
-        },
-    );
+    let kind = DocumentKind::from_upstream(&document.type_name)
+        .map_or(pb::DocumentType::Unspecified, pb::DocumentType::from);
     pb::Document {
         id: document.id,
         r#type: kind as i32,

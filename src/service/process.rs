@@ -12,7 +12,7 @@ use crate::{
     },
     status::{CallContext, FacadeError},
     upstream::{Api, Endpoint, ProcessWithDocument},
-    validation::{self, contract_dui_type},
+    validation,
 };
 
 /// Serves `ProcessService`.
@@ -76,7 +76,7 @@ fn to_response(process: ProcessWithDocument) -> SetProcessDocumentResponse {
                 dui_type: person
                     .dui_type
                     .known()
-                    .map_or(pb::DuiType::Unspecified, contract_dui_type)
+                    .map_or(pb::DuiType::Unspecified, pb::DuiType::from)
                     .into(),
                 dui_type_name: person.dui_type.0,
                 dui_value: person.dui_value.into_exposed(),

@@ -265,6 +265,7 @@ mod tests {
     use serde_json::json;
 
     use super::*;
+    use crate::domain::{ImageLimits, test_png};
 
     fn call(capture: Capture) -> CreateDocumentProcess {
         CreateDocumentProcess {
@@ -286,9 +287,10 @@ mod tests {
 
     #[test]
     fn new_capture_body_has_base64_files_and_no_empty_optionals() {
-        let image = Image::new(Bytes::from_static(b"\x89PNG\r\n\x1a\n\x00\x01"));
+        let png = test_png(640, 480, 40);
+        let image = Image::parse(Bytes::from(png.clone()), &ImageLimits::default()).unwrap();
         let body = encode_body(&call(Capture::NewImages(vec![image.clone(), image]))).unwrap();
-        let expected_data = STANDARD.encode(b"\x89PNG\r\n\x1a\n\x00\x01");
+        let expected_data = STANDARD.encode(&png);
         assert_eq!(
             serde_json::from_slice::<Value>(&body).unwrap(),
             json!({
@@ -331,7 +333,8 @@ mod tests {
 
     #[test]
     fn the_body_buffer_is_sized_once_for_the_images() {
-        let image = Image::new(Bytes::from(vec![7u8; 800 * 1024]));
+        let png = Bytes::from(test_png(640, 480, 800 * 1024));
+        let image = Image::parse(png, &ImageLimits::default()).unwrap();
         let body = encode_body(&call(Capture::NewImages(vec![image.clone(), image]))).unwrap();
         assert!(body.capacity() >= body.len());
         assert!(

@@ -1,14 +1,13 @@
 //! CreateDocumentProcess: the subject, the purpose, the biometric process,
 //! and exactly one flow (one or two new images, or a document to reuse).
 
-pub use super::image::ImageLimits;
 use super::{
-    Collector, InvalidRequest, Rule, domain_dui_type,
+    Collector, InvalidRequest, Rule,
     identifiers::{self, CodeProblem},
-    image::{ImageProblem, check_image},
+    image,
 };
 use crate::{
-    domain::{Gender, Image, Personal, Purpose},
+    domain::{DuiType, Gender, ImageLimits, Personal, Purpose},
     pb::identity_v1::{self as pb, document_submission::Capture as PbCapture},
     upstream::{Capture, CreateDocumentProcess, Subject},
 };
@@ -60,7 +59,7 @@ fn optional(value: &str) -> Option<&str> {
 fn check_subject(subject: &pb::Subject, errors: &mut Collector) -> Option<Subject> {
     let dui_type = match pb::DuiType::try_from(subject.dui_type)
         .ok()
-        .and_then(domain_dui_type)
+        .and_then(|t| DuiType::try_from(t).ok())
     {
         Some(t) => Some(t),
         None => {
@@ -106,9 +105,7 @@ fn check_subject(subject: &pb::Subject, errors: &mut Collector) -> Option<Subjec
         );
     }
     let gender = match pb::Gender::try_from(subject.gender) {
-        Ok(pb::Gender::Unspecified) => None,
-        Ok(pb::Gender::Male) => Some(Gender::Male),
-        Ok(pb::Gender::Female) => Some(Gender::Female),
+        Ok(gender) => Gender::try_from(gender).ok(),
         Err(_) => {
             errors.push(
                 "subject.gender",
@@ -158,13 +155,12 @@ fn check_document(
     limits: &ImageLimits,
     errors: &mut Collector,
 ) -> Option<(Purpose, String, Capture)> {
-    let purpose = match pb::Purpose::try_from(document.purpose) {
-        Ok(pb::Purpose::CreditProcess) => Some(Purpose::CreditProcess),
-        Ok(pb::Purpose::CarPurchase) => Some(Purpose::CarPurchase),
-        Ok(pb::Purpose::PayByPaycheck) => Some(Purpose::PayByPaycheck),
-        Ok(pb::Purpose::Onboarding) => Some(Purpose::Onboarding),
-        Ok(pb::Purpose::Fgts) => Some(Purpose::Fgts),
-        Ok(pb::Purpose::Unspecified) | Err(_) => {
+    let purpose = match pb::Purpose::try_from(document.purpose)
+        .ok()
+        .and_then(|p| Purpose::try_from(p).ok())
+    {
+        Some(purpose) => Some(purpose),
+        None => {
             errors.push(
                 "document.purpose",
                 Rule::PurposeInvalid,
@@ -236,42 +232,7 @@ fn check_files(
         );
         return None;
     }
-    let before = errors.len();
-    for (index, file) in files.iter().enumerate() {
-        let field = format!("document.new_capture.files[{index}].data");
-        let problem = match check_image(&file.data, limits) {
-            Ok(_) => continue,
-            Err(problem) => problem,
-        };
-        let (rule, description) = match problem {
-            ImageProblem::Missing => (
-                Rule::ImageMissing,
-                "the image is missing or empty".to_owned(),
-            ),
-            ImageProblem::TooLarge => (
-                Rule::ImageTooLarge,
-                format!("the image is larger than {} bytes", limits.max_bytes),
-            ),
-            ImageProblem::UnsupportedFormat => (
-                Rule::ImageFormatUnsupported,
-                "the image is not PNG, JPEG or WebP".to_owned(),
-            ),
-            ImageProblem::Undecodable => (
-                Rule::ImageUndecodable,
-                "the image header cannot be read".to_owned(),
-            ),
-            ImageProblem::ResolutionTooLow => (
-                Rule::ImageResolutionTooLow,
-                format!(
-                    "the image is under {} x {} pixels",
-                    limits.min_long_side, limits.min_short_side
-                ),
-            ),
-        };
-        errors.push(field, rule, description);
-    }
-    (errors.len() == before)
-        .then(|| Capture::NewImages(files.iter().map(|f| Image::new(f.data.clone())).collect()))
+    image::parse_all(files, limits, errors).map(Capture::NewImages)
 }
 
 #[cfg(test)]
@@ -279,7 +240,7 @@ mod tests {
     use bytes::Bytes;
 
     use super::*;
-    use crate::validation::image::tests::png;
+    use crate::domain::test_png as png;
 
     fn valid() -> pb::CreateDocumentProcessRequest {
         pb::CreateDocumentProcessRequest {

@@ -14,10 +14,9 @@ mod identifiers;
 mod image;
 mod process;
 
-pub use document::{ImageLimits, MAX_FILES, create_document_process};
+pub use crate::domain::ImageLimits;
+pub use document::{MAX_FILES, create_document_process};
 pub use process::{DUI_VALUE_MAX_CHARS, set_process_document};
-
-use crate::{domain::DuiType, pb::identity_v1 as pb};
 
 /// Characters people type to format identifiers (`123.456.789-09`), which
 /// the vendor wants removed.
@@ -126,40 +125,11 @@ impl Collector {
         });
     }
 
-    pub(crate) fn len(&self) -> usize {
-        self.0.len()
-    }
-
     pub(crate) fn finish<T>(self, value: Option<T>) -> Result<T, InvalidRequest> {
         match value {
             Some(value) if self.0.is_empty() => Ok(value),
             _ => Err(InvalidRequest { violations: self.0 }),
         }
-    }
-}
-
-/// The domain type of a contract enum value (`None` for UNSPECIFIED).
-pub fn domain_dui_type(value: pb::DuiType) -> Option<DuiType> {
-    Some(match value {
-        pb::DuiType::Unspecified => return None,
-        pb::DuiType::BrCpf => DuiType::BrCpf,
-        pb::DuiType::MxCurp => DuiType::MxCurp,
-        pb::DuiType::UsSsn => DuiType::UsSsn,
-        pb::DuiType::NgNin => DuiType::NgNin,
-        pb::DuiType::ArDni => DuiType::ArDni,
-        pb::DuiType::IdNik => DuiType::IdNik,
-    })
-}
-
-/// The contract enum value of a domain type.
-pub fn contract_dui_type(value: DuiType) -> pb::DuiType {
-    match value {
-        DuiType::BrCpf => pb::DuiType::BrCpf,
-        DuiType::MxCurp => pb::DuiType::MxCurp,
-        DuiType::UsSsn => pb::DuiType::UsSsn,
-        DuiType::NgNin => pb::DuiType::NgNin,
-        DuiType::ArDni => pb::DuiType::ArDni,
-        DuiType::IdNik => pb::DuiType::IdNik,
     }
 }
 

@@ -1,7 +1,7 @@
 //! SetProcessDocument: the process id, and an identifier of one of the three
 //! types the IDCloud endpoint accepts, without formatting symbols.
 
-use super::{Collector, FORMATTING_SYMBOLS, InvalidRequest, Rule, domain_dui_type};
+use super::{Collector, FORMATTING_SYMBOLS, InvalidRequest, Rule};
 use crate::{
     domain::{DuiType, PROCESS_ID_MAX_CHARS, Personal, ProcessId, ProcessIdError},
     pb::identity_v1 as pb,
@@ -53,7 +53,7 @@ pub fn set_process_document(
             None
         }
         Ok(known) => {
-            let dui_type = domain_dui_type(known);
+            let dui_type = DuiType::try_from(known).ok();
             if dui_type.is_some_and(|t| SET_DOCUMENT_TYPES.contains(&t)) {
                 dui_type
             } else {
