@@ -15,7 +15,7 @@ use tower_http::cors::{AllowOrigin, CorsLayer};
 
 use crate::{
     concurrency::ConcurrencyLimitLayer,
-    config::{CredentialSettings, Settings, TlsFiles, UpstreamTarget},
+    config::{CorsOrigins, CredentialSettings, Settings, TlsFiles, UpstreamTarget},
     credentials::{CredentialSource, FacadeHeld, TokenProvider},
     emulator::{Emulator, EmulatorConfig},
     metrics::Metrics,
@@ -45,7 +45,7 @@ pub enum StartupError {
     },
     #[error("cannot start the embedded emulator: {0}")]
     Emulator(#[source] std::io::Error),
-    #[error(transparent)]
+    #[error("the embedded emulator's URL: {0}")]
     Hosts(#[from] HostsError),
     #[error(transparent)]
     Client(#[from] ClientBuildError),
@@ -75,7 +75,7 @@ struct ServeSettings {
     shutdown_grace: Duration,
     max_concurrent_calls: usize,
     tls: Option<TlsFiles>,
-    grpc_web: Option<Vec<String>>,
+    grpc_web: Option<CorsOrigins>,
 }
 
 impl App {
@@ -250,7 +250,7 @@ impl App {
         if let Some(origins) = &settings.grpc_web {
             tracing::info!(?origins, "gRPC-Web enabled");
         }
-        let web = settings.grpc_web.as_deref().map(cors);
+        let web = settings.grpc_web.as_ref().map(cors);
         let serve = builder
             .accept_http1(web.is_some())
             .layer(layers)
@@ -365,11 +365,10 @@ fn emulator_config(listen: SocketAddr, credentials: &CredentialSettings) -> Emul
     config
 }
 
-fn cors(origins: &[String]) -> CorsLayer {
-    let allow = if origins.iter().any(|o| o == "*") {
-        AllowOrigin::any()
-    } else {
-        AllowOrigin::list(origins.iter().filter_map(|o| o.parse().ok()))
+fn cors(origins: &CorsOrigins) -> CorsLayer {
+    let allow = match origins {
+        CorsOrigins::Any => AllowOrigin::any(),
+        CorsOrigins::List(list) => AllowOrigin::list(list.iter().cloned()),
     };
     CorsLayer::new()
         .allow_origin(allow)

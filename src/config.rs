@@ -3,7 +3,8 @@
 //! `Settings` directly instead of touching the process environment.
 
 use std::{
-    net::SocketAddr,
+    fmt,
+    net::{Ipv4Addr, SocketAddr, SocketAddrV4},
     path::{Path, PathBuf},
     sync::Arc,
     time::Duration,
@@ -16,9 +17,41 @@ use secrecy::SecretString;
 use crate::{
     credentials::{RefreshPolicy, ServiceAccount, ServiceAccountError},
     rate_limit::Rate,
-    upstream::{Environment, HostsError, UpstreamHosts},
+    telemetry::LogFormat,
+    upstream::{Environment, HostsError, UpstreamHosts, UpstreamSettings},
     validation::{ImageLimits, MAX_FILES},
 };
+
+/// The defaults of `serve`: their one home, read by the command line and by
+/// [`Settings::new`] alike. Defaults owned by a part (the upstream client's
+/// connect timeout, the image limits, the token refresh policy) are theirs.
+pub mod defaults {
+    use super::*;
+
+    pub const LISTEN: SocketAddr = SocketAddr::V4(SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, 50051));
+    pub const EMULATOR_LISTEN: SocketAddr =
+        SocketAddr::V4(SocketAddrV4::new(Ipv4Addr::LOCALHOST, 0));
+    pub const STANDALONE_EMULATOR_LISTEN: SocketAddr =
+        SocketAddr::V4(SocketAddrV4::new(Ipv4Addr::LOCALHOST, 8080));
+    pub const UPSTREAM_TIMEOUT: Duration = Duration::from_secs(10);
+    pub const CONNECT_TIMEOUT: Duration = UpstreamSettings::DEFAULT_CONNECT_TIMEOUT;
+    pub const TOKEN_REFRESH_MARGIN: Duration = RefreshPolicy::DEFAULT_MARGIN;
+    pub const DRAIN_DELAY: Duration = Duration::from_secs(5);
+    pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(20);
+    pub const MAX_CONCURRENT_CALLS: usize = 256;
+}
+
+/// A duration on the command line, written and shown the humantime way
+/// (`10s`, `1500ms`, `5m`), so that clap's help prints the same default the
+/// settings use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HumanDuration(pub Duration);
+
+impl fmt::Display for HumanDuration {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        humantime::format_duration(self.0).fmt(f)
+    }
+}
 
 /// gRPC facade over the vendor's identity REST APIs (IDCloud client API and ID API).
 #[derive(Debug, Parser)]
@@ -54,20 +87,10 @@ pub enum CredentialMode {
 /// flag: a secret on a command line is visible to every local user.
 pub const API_KEY_ENV: &str = "UNICO_API_KEY";
 
-/// How logs are written.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, ValueEnum)]
-pub enum LogFormat {
-    /// JSON lines when stdout is not a terminal, human-readable otherwise.
-    #[default]
-    Auto,
-    Json,
-    Text,
-}
-
 #[derive(Debug, Args)]
 pub struct ServeArgs {
     /// Address of the gRPC listener.
-    #[arg(long, env = "UNICO_FACADE_LISTEN", default_value = "0.0.0.0:50051")]
+    #[arg(long, env = "UNICO_FACADE_LISTEN", default_value_t = defaults::LISTEN)]
     pub listen: SocketAddr,
 
     /// The vendor environment whose hosts are called.
@@ -93,30 +116,30 @@ pub struct ServeArgs {
     #[arg(
         long,
         env = "UNICO_FACADE_EMULATOR_LISTEN",
-        default_value = "127.0.0.1:0"
+        default_value_t = defaults::EMULATOR_LISTEN
     )]
     pub emulator_listen: SocketAddr,
 
     /// Longest time an upstream call may take when the caller sets no
     /// shorter deadline (e.g. `10s`, `1500ms`).
-    #[arg(long, env = "UNICO_FACADE_UPSTREAM_TIMEOUT", default_value = "10s", value_parser = parse_duration)]
-    pub upstream_timeout: Duration,
+    #[arg(long, env = "UNICO_FACADE_UPSTREAM_TIMEOUT", default_value_t = HumanDuration(defaults::UPSTREAM_TIMEOUT), value_parser = parse_duration)]
+    pub upstream_timeout: HumanDuration,
 
     /// Longest time to open a connection to the upstream.
-    #[arg(long, env = "UNICO_FACADE_CONNECT_TIMEOUT", default_value = "3s", value_parser = parse_duration)]
-    pub connect_timeout: Duration,
+    #[arg(long, env = "UNICO_FACADE_CONNECT_TIMEOUT", default_value_t = HumanDuration(defaults::CONNECT_TIMEOUT), value_parser = parse_duration)]
+    pub connect_timeout: HumanDuration,
 
     /// Largest document image accepted, in raw (not base64) bytes. The
     /// vendor's "800 KB" is read as 800 × 1024.
-    #[arg(long, env = "UNICO_FACADE_MAX_IMAGE_BYTES", default_value_t = 819_200)]
+    #[arg(long, env = "UNICO_FACADE_MAX_IMAGE_BYTES", default_value_t = ImageLimits::DEFAULT_MAX_BYTES)]
     pub max_image_bytes: usize,
 
     /// Smallest long side of a document image, in pixels.
-    #[arg(long, env = "UNICO_FACADE_MIN_IMAGE_LONG_SIDE", default_value_t = 640)]
+    #[arg(long, env = "UNICO_FACADE_MIN_IMAGE_LONG_SIDE", default_value_t = ImageLimits::DEFAULT_MIN_LONG_SIDE)]
     pub min_image_long_side: usize,
 
     /// Smallest short side of a document image, in pixels.
-    #[arg(long, env = "UNICO_FACADE_MIN_IMAGE_SHORT_SIDE", default_value_t = 480)]
+    #[arg(long, env = "UNICO_FACADE_MIN_IMAGE_SHORT_SIDE", default_value_t = ImageLimits::DEFAULT_MIN_SHORT_SIDE)]
     pub min_image_short_side: usize,
 
     /// Largest gRPC request message accepted, in bytes; larger requests get
@@ -164,22 +187,22 @@ pub struct ServeArgs {
 
     /// Refresh the access token this long before it expires (at most half
     /// its lifetime).
-    #[arg(long, env = "UNICO_FACADE_TOKEN_REFRESH_MARGIN", default_value = "5m", value_parser = parse_duration)]
-    pub token_refresh_margin: Duration,
+    #[arg(long, env = "UNICO_FACADE_TOKEN_REFRESH_MARGIN", default_value_t = HumanDuration(defaults::TOKEN_REFRESH_MARGIN), value_parser = parse_duration)]
+    pub token_refresh_margin: HumanDuration,
 
     /// On SIGTERM, keep accepting calls this long with health NOT_SERVING,
     /// so that the mesh stops routing here before the listener closes.
-    #[arg(long, env = "UNICO_FACADE_DRAIN_DELAY", default_value = "5s", value_parser = parse_duration_or_zero)]
-    pub drain_delay: Duration,
+    #[arg(long, env = "UNICO_FACADE_DRAIN_DELAY", default_value_t = HumanDuration(defaults::DRAIN_DELAY), value_parser = parse_duration_or_zero)]
+    pub drain_delay: HumanDuration,
 
     /// After the drain delay, how long in-flight calls may take to finish
     /// before the process exits anyway.
-    #[arg(long, env = "UNICO_FACADE_SHUTDOWN_GRACE", default_value = "20s", value_parser = parse_duration)]
-    pub shutdown_grace: Duration,
+    #[arg(long, env = "UNICO_FACADE_SHUTDOWN_GRACE", default_value_t = HumanDuration(defaults::SHUTDOWN_GRACE), value_parser = parse_duration)]
+    pub shutdown_grace: HumanDuration,
 
     /// Most concurrent calls served; beyond, calls are refused at once with
     /// RESOURCE_EXHAUSTED (`OVERLOADED`).
-    #[arg(long, env = "UNICO_FACADE_MAX_CONCURRENT_CALLS", default_value_t = 256)]
+    #[arg(long, env = "UNICO_FACADE_MAX_CONCURRENT_CALLS", default_value_t = defaults::MAX_CONCURRENT_CALLS)]
     pub max_concurrent_calls: usize,
 
     /// Outgoing rate limit to the vendor per facade process (e.g. `10/s`);
@@ -217,7 +240,7 @@ pub struct ServeArgs {
 #[derive(Debug, Args)]
 pub struct EmulatorArgs {
     /// Address of the emulator's HTTP listener.
-    #[arg(long, env = "UNICO_EMULATOR_LISTEN", default_value = "127.0.0.1:8080")]
+    #[arg(long, env = "UNICO_EMULATOR_LISTEN", default_value_t = defaults::STANDALONE_EMULATOR_LISTEN)]
     pub listen: SocketAddr,
 
     /// Log format.
@@ -238,17 +261,19 @@ pub struct HealthArgs {
     pub service: String,
 
     /// Longest time the check may take, connection included.
-    #[arg(long, default_value = "2s", value_parser = parse_duration)]
-    pub timeout: Duration,
+    #[arg(long, default_value_t = HumanDuration(crate::health_check::DEFAULT_TIMEOUT), value_parser = parse_duration)]
+    pub timeout: HumanDuration,
 }
 
-fn parse_duration_or_zero(value: &str) -> Result<Duration, String> {
-    humantime::parse_duration(value).map_err(|e| e.to_string())
+fn parse_duration_or_zero(value: &str) -> Result<HumanDuration, String> {
+    humantime::parse_duration(value)
+        .map(HumanDuration)
+        .map_err(|e| e.to_string())
 }
 
-fn parse_duration(value: &str) -> Result<Duration, String> {
-    let duration = humantime::parse_duration(value).map_err(|e| e.to_string())?;
-    if duration.is_zero() {
+fn parse_duration(value: &str) -> Result<HumanDuration, String> {
+    let duration = parse_duration_or_zero(value)?;
+    if duration.0.is_zero() {
         return Err("must be greater than zero".to_owned());
     }
     Ok(duration)
@@ -298,10 +323,37 @@ pub struct Settings {
     pub upstream_rate_limit: Option<Rate>,
     /// Certificate chain and key (PEM) for TLS on the listener.
     pub tls: Option<TlsFiles>,
-    /// gRPC-Web, with the CORS origins allowed (empty: gRPC-Web off).
-    pub grpc_web: Option<Vec<String>>,
+    /// gRPC-Web, with the CORS origins allowed (`None`: gRPC-Web off).
+    pub grpc_web: Option<CorsOrigins>,
     /// The admin (metrics) listener, if any.
     pub admin_listen: Option<SocketAddr>,
+}
+
+/// The origins CORS allows for gRPC-Web, parsed at start: an origin that
+/// cannot be a header value is a configuration error, not silently dropped.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CorsOrigins {
+    /// `*`: any origin.
+    Any,
+    /// These origins exactly (none: no cross-origin caller).
+    List(Vec<http::HeaderValue>),
+}
+
+impl CorsOrigins {
+    pub fn parse(values: &[String]) -> Result<Self, ConfigError> {
+        if values.iter().any(|o| o.trim() == "*") {
+            return Ok(CorsOrigins::Any);
+        }
+        values
+            .iter()
+            .map(|origin| {
+                http::HeaderValue::from_str(origin.trim()).map_err(|_| ConfigError::CorsOrigin {
+                    origin: origin.clone(),
+                })
+            })
+            .collect::<Result<_, _>>()
+            .map(CorsOrigins::List)
+    }
 }
 
 /// The listener's TLS material, read at start.
@@ -325,7 +377,8 @@ fn default_max_request_bytes(limits: &ImageLimits) -> usize {
 }
 
 impl Settings {
-    /// Settings for tests and embedding: listen on `listen`, call `hosts`.
+    /// Settings for tests and embedding: listen on `listen`, call `hosts`,
+    /// everything else as `serve` defaults it.
     pub fn new(listen: SocketAddr, hosts: UpstreamHosts) -> Self {
         Self {
             listen,
@@ -333,14 +386,14 @@ impl Settings {
                 environment: Environment::Production,
                 hosts,
             },
-            upstream_timeout: Duration::from_secs(10),
-            connect_timeout: Duration::from_secs(3),
+            upstream_timeout: defaults::UPSTREAM_TIMEOUT,
+            connect_timeout: defaults::CONNECT_TIMEOUT,
             credentials: CredentialSettings::PassThrough,
             image_limits: ImageLimits::default(),
             max_request_bytes: default_max_request_bytes(&ImageLimits::default()),
-            drain_delay: Duration::ZERO,
-            shutdown_grace: Duration::from_secs(20),
-            max_concurrent_calls: 256,
+            drain_delay: defaults::DRAIN_DELAY,
+            shutdown_grace: defaults::SHUTDOWN_GRACE,
+            max_concurrent_calls: defaults::MAX_CONCURRENT_CALLS,
             upstream_rate_limit: None,
             tls: None,
             grpc_web: None,
@@ -352,8 +405,12 @@ impl Settings {
 /// A configuration that cannot run.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
-    #[error(transparent)]
-    Hosts(#[from] HostsError),
+    #[error("{flag}: {source}")]
+    BaseUrl {
+        flag: &'static str,
+        #[source]
+        source: HostsError,
+    },
     #[error("--emulator cannot be combined with --idcloud-api-url or --id-api-url")]
     EmulatorWithOverrides,
     #[error("--emulator-listen must be a loopback address: the emulator is not for other hosts")]
@@ -382,6 +439,8 @@ pub enum ConfigError {
     AudienceTrailingSlash,
     #[error("--max-request-bytes must at least fit two images of --max-image-bytes")]
     RequestLimitBelowImages,
+    #[error("--cors-allowed-origins: `{origin}` cannot be an origin header value")]
+    CorsOrigin { origin: String },
 }
 
 impl ServeArgs {
@@ -407,14 +466,17 @@ impl ServeArgs {
             }
         } else {
             let mut hosts = UpstreamHosts::for_environment(self.environment);
+            let flag = |flag| move |source| ConfigError::BaseUrl { flag, source };
             if let Some(url) = &self.idcloud_api_url {
-                hosts = hosts.with_idcloud_api(url)?;
+                hosts = hosts
+                    .with_idcloud_api(url)
+                    .map_err(flag("--idcloud-api-url"))?;
             }
             if let Some(url) = &self.id_api_url {
-                hosts = hosts.with_id_api(url)?;
+                hosts = hosts.with_id_api(url).map_err(flag("--id-api-url"))?;
             }
             if let Some(url) = &self.identity_url {
-                hosts = hosts.with_identity(url)?;
+                hosts = hosts.with_identity(url).map_err(flag("--identity-url"))?;
             }
             UpstreamTarget::Vendor {
                 environment: self.environment,
@@ -448,17 +510,20 @@ impl ServeArgs {
         Ok(Settings {
             listen: self.listen,
             upstream,
-            upstream_timeout: self.upstream_timeout,
-            connect_timeout: self.connect_timeout,
+            upstream_timeout: self.upstream_timeout.0,
+            connect_timeout: self.connect_timeout.0,
             credentials,
             image_limits,
             max_request_bytes,
-            drain_delay: self.drain_delay,
-            shutdown_grace: self.shutdown_grace,
+            drain_delay: self.drain_delay.0,
+            shutdown_grace: self.shutdown_grace.0,
             max_concurrent_calls: self.max_concurrent_calls,
             upstream_rate_limit: self.upstream_rate_limit,
             tls,
-            grpc_web: self.grpc_web.then(|| self.cors_allowed_origins.clone()),
+            grpc_web: match self.grpc_web {
+                true => Some(CorsOrigins::parse(&self.cors_allowed_origins)?),
+                false => None,
+            },
             admin_listen: self.admin_listen,
         })
     }
@@ -499,7 +564,7 @@ impl ServeArgs {
             audience,
             allow_caller_override: self.allow_caller_credentials,
             policy: RefreshPolicy {
-                margin: self.token_refresh_margin,
+                margin: self.token_refresh_margin.0,
                 ..RefreshPolicy::default()
             },
         })
@@ -601,5 +666,47 @@ mod tests {
         assert_eq!(settings.max_request_bytes, 2_000_000 + 64 * 1024);
         let default = serve(&[]).unwrap().settings().unwrap();
         assert_eq!(default.max_request_bytes, 2 * 819_200 + 64 * 1024);
+    }
+
+    #[test]
+    fn the_command_line_and_settings_new_share_every_default() {
+        let parsed = serve(&[]).unwrap().settings().unwrap();
+        let hosts = UpstreamHosts::for_environment(Environment::Production);
+        let built = Settings::new(defaults::LISTEN, hosts);
+        assert_eq!(parsed.listen, built.listen);
+        assert_eq!(parsed.upstream_timeout, built.upstream_timeout);
+        assert_eq!(parsed.connect_timeout, built.connect_timeout);
+        assert_eq!(parsed.image_limits, built.image_limits);
+        assert_eq!(parsed.max_request_bytes, built.max_request_bytes);
+        assert_eq!(parsed.drain_delay, built.drain_delay);
+        assert_eq!(parsed.shutdown_grace, built.shutdown_grace);
+        assert_eq!(parsed.max_concurrent_calls, built.max_concurrent_calls);
+        assert_eq!(
+            UpstreamSettings::new(UpstreamHosts::for_environment(Environment::Production))
+                .connect_timeout,
+            parsed.connect_timeout
+        );
+    }
+
+    #[test]
+    fn cors_origins_are_parsed_at_start() {
+        let any = serve(&[
+            "--grpc-web",
+            "--cors-allowed-origins",
+            "https://a.example,*",
+        ]);
+        assert_eq!(
+            any.unwrap().settings().unwrap().grpc_web,
+            Some(CorsOrigins::Any)
+        );
+        let bad = serve(&[
+            "--grpc-web",
+            "--cors-allowed-origins",
+            "https://a.example\u{7f}",
+        ]);
+        assert!(matches!(
+            bad.unwrap().settings(),
+            Err(ConfigError::CorsOrigin { .. })
+        ));
     }
 }

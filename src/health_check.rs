@@ -291,7 +291,7 @@ mod tests {
             assert_eq!(args.addr, DEFAULT_ADDR.parse().unwrap());
         }
         assert_eq!(args.service, "");
-        assert_eq!(args.timeout, DEFAULT_TIMEOUT);
+        assert_eq!(args.timeout.0, DEFAULT_TIMEOUT);
     }
 
     #[tokio::test]

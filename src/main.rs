@@ -6,10 +6,10 @@ use std::process::ExitCode;
 use clap::Parser as _;
 use unico_facade::{
     app::App,
-    config::{Cli, Command, EmulatorArgs, LogFormat, ServeArgs},
+    config::{Cli, Command, EmulatorArgs, ServeArgs},
     emulator::{self, EmulatorConfig},
     health_check,
-    telemetry::{self, Export, Telemetry},
+    telemetry::{self, Export, LogFormat, Telemetry},
 };
 
 #[tokio::main]
@@ -22,7 +22,7 @@ async fn main() -> ExitCode {
         Command::Serve(args) => serve(args).await,
         Command::Emulator(args) => run_emulator(args).await,
         Command::Health(args) => {
-            let checked = health_check::check(&args.addr, &args.service, args.timeout).await;
+            let checked = health_check::check(&args.addr, &args.service, args.timeout.0).await;
             return match checked {
                 Ok(()) => ExitCode::SUCCESS,
                 // 1, not 2: Docker reserves 2 in HEALTHCHECK commands.

@@ -42,10 +42,15 @@ pub struct RefreshPolicy {
     pub rejection_cooldown: Duration,
 }
 
+impl RefreshPolicy {
+    /// How long before expiry a token is refreshed when none is configured.
+    pub const DEFAULT_MARGIN: Duration = Duration::from_secs(300);
+}
+
 impl Default for RefreshPolicy {
     fn default() -> Self {
         Self {
-            margin: Duration::from_secs(300),
+            margin: Self::DEFAULT_MARGIN,
             attempt_timeout: Duration::from_secs(5),
             backoff_initial: Duration::from_millis(500),
             backoff_max: Duration::from_secs(10),

@@ -10,7 +10,15 @@ use tracing_subscriber::{
     EnvFilter, Layer, Registry, fmt::MakeWriter, layer::SubscriberExt, util::SubscriberInitExt,
 };
 
-use crate::config::LogFormat;
+/// How logs are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum LogFormat {
+    /// JSON lines when stdout is not a terminal, human-readable otherwise.
+    #[default]
+    Auto,
+    Json,
+    Text,
+}
 
 /// The OpenTelemetry layer over a tracer provider.
 pub fn otel_layer<S>(provider: &SdkTracerProvider) -> impl Layer<S> + use<S>

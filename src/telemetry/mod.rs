@@ -15,6 +15,6 @@ mod otel;
 pub mod redact;
 mod rpc_span;
 
-pub use logging::{init, otel_layer};
+pub use logging::{LogFormat, init, otel_layer};
 pub use otel::{Export, Telemetry, install_propagator, tracer_provider};
 pub use rpc_span::RpcSpanLayer;

@@ -38,10 +38,13 @@ pub struct UpstreamSettings {
 }
 
 impl UpstreamSettings {
+    /// Time to open a connection when none is configured.
+    pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
+
     pub fn new(hosts: UpstreamHosts) -> Self {
         Self {
             hosts,
-            connect_timeout: Duration::from_secs(5),
+            connect_timeout: Self::DEFAULT_CONNECT_TIMEOUT,
             max_response_bytes: 4 * 1024 * 1024,
             max_error_body_bytes: 64 * 1024,
         }

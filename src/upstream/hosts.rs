@@ -50,13 +50,14 @@ impl fmt::Display for Environment {
     }
 }
 
-/// A base URL that cannot be used.
+/// A base URL that cannot be used. Which setting it came from is the
+/// caller's to say.
 #[derive(Debug, thiserror::Error)]
 pub enum HostsError {
-    #[error("{flag}: `{value}` is not an absolute http(s) URL")]
-    NotHttpUrl { flag: &'static str, value: String },
-    #[error("{flag}: a base URL must not carry a query or a fragment")]
-    HasQuery { flag: &'static str },
+    #[error("`{value}` is not an absolute http(s) URL")]
+    NotHttpUrl { value: String },
+    #[error("a base URL must not carry a query or a fragment")]
+    HasQuery,
 }
 
 /// The base URL of each host family. A base may carry a path prefix (an
@@ -80,7 +81,7 @@ impl UpstreamHosts {
 
     /// Both families on one base URL, as the emulator serves them.
     pub fn single(base: &str) -> Result<Self, HostsError> {
-        let url = parse_base("--upstream-url", base)?;
+        let url = parse_base(base)?;
         Ok(Self {
             idcloud_api: url.clone(),
             id_api: url.clone(),
@@ -89,17 +90,17 @@ impl UpstreamHosts {
     }
 
     pub fn with_idcloud_api(mut self, base: &str) -> Result<Self, HostsError> {
-        self.idcloud_api = parse_base("--idcloud-api-url", base)?;
+        self.idcloud_api = parse_base(base)?;
         Ok(self)
     }
 
     pub fn with_id_api(mut self, base: &str) -> Result<Self, HostsError> {
-        self.id_api = parse_base("--id-api-url", base)?;
+        self.id_api = parse_base(base)?;
         Ok(self)
     }
 
     pub fn with_identity(mut self, base: &str) -> Result<Self, HostsError> {
-        self.identity = parse_base("--identity-url", base)?;
+        self.identity = parse_base(base)?;
         Ok(self)
     }
 
@@ -116,9 +117,8 @@ impl UpstreamHosts {
     }
 }
 
-fn parse_base(flag: &'static str, value: &str) -> Result<Url, HostsError> {
+fn parse_base(value: &str) -> Result<Url, HostsError> {
     let not_http = || HostsError::NotHttpUrl {
-        flag,
         value: value.to_owned(),
     };
     let url = Url::parse(value).map_err(|_| not_http())?;
@@ -126,7 +126,7 @@ fn parse_base(flag: &'static str, value: &str) -> Result<Url, HostsError> {
         return Err(not_http());
     }
     if url.query().is_some() || url.fragment().is_some() {
-        return Err(HostsError::HasQuery { flag });
+        return Err(HostsError::HasQuery);
     }
     Ok(url)
 }

@@ -54,6 +54,8 @@ pub async fn spawn_app_with_emulator(
     let emulator = Emulator::start(emulator).await.expect("emulator starts");
     let hosts = UpstreamHosts::single(&emulator.base_url()).expect("emulator URL");
     let mut settings = Settings::new("127.0.0.1:0".parse().unwrap(), hosts);
+    // No mesh routes to a test server: stopping need not wait for one.
+    settings.drain_delay = Duration::ZERO;
     customize(&mut settings);
     let app = App::build(settings).await.expect("app builds");
     let addr = app.local_addr();

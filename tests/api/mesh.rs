@@ -7,7 +7,7 @@ use tonic::Code;
 use tonic_health::pb::{
     HealthCheckRequest, health_check_response::ServingStatus, health_client::HealthClient,
 };
-use unico_facade::{emulator::FaultScript, rate_limit::Rate};
+use unico_facade::{config::CorsOrigins, emulator::FaultScript, rate_limit::Rate};
 
 use crate::helpers::{
     Expected, TestApp, answer, assert_status, authorized, set_cpf, spawn_app, spawn_app_with,
@@ -305,7 +305,10 @@ async fn grpc_web_is_off_by_default_and_served_with_cors_when_enabled() {
         "no HTTP/1.1 gRPC-Web by default"
     );
 
-    let on = spawn_app_with(|s| s.grpc_web = Some(vec!["https://app.example".to_owned()])).await;
+    let on = spawn_app_with(|s| {
+        s.grpc_web = Some(CorsOrigins::parse(&["https://app.example".to_owned()]).unwrap())
+    })
+    .await;
     let response = post(on.addr).await.expect("HTTP/1.1 accepted");
     assert_eq!(response.status(), 200);
     assert_eq!(
