@@ -9,7 +9,10 @@ use std::{future::Future, net::SocketAddr, sync::Arc, time::Duration};
 
 use secrecy::ExposeSecret;
 use tokio::net::TcpListener;
-use tonic::transport::{Identity, Server, ServerTlsConfig, server::TcpIncoming};
+use tonic::{
+    server::NamedService,
+    transport::{Identity, Server, ServerTlsConfig, server::TcpIncoming},
+};
 use tonic_health::{ServingStatus, server::HealthReporter};
 use tower_http::cors::{AllowOrigin, CorsLayer};
 
@@ -80,29 +83,7 @@ struct ServeSettings {
 
 impl App {
     pub async fn build(settings: Settings) -> Result<Self, StartupError> {
-        let (hosts, emulator) = match &settings.upstream {
-            UpstreamTarget::EmbeddedEmulator { listen } => {
-                let emulator = Emulator::start(emulator_config(*listen, &settings.credentials))
-                    .await
-                    .map_err(StartupError::Emulator)?;
-                tracing::warn!(
-                    emulator = %emulator.base_url(),
-                    "EMULATOR MODE: every upstream answer is SIMULATED by the embedded emulator; \
-                     no vendor is called. Never run this in production."
-                );
-                (UpstreamHosts::single(&emulator.base_url())?, Some(emulator))
-            }
-            UpstreamTarget::Vendor { environment, hosts } => {
-                tracing::info!(
-                    %environment,
-                    idcloud_api = %hosts.idcloud_api(),
-                    id_api = %hosts.id_api(),
-                    identity = %hosts.identity(),
-                    "calling the vendor's hosts"
-                );
-                (hosts.clone(), None)
-            }
-        };
+        let (hosts, emulator) = upstream_hosts(&settings).await?;
         let mut upstream_settings = UpstreamSettings::new(hosts);
         upstream_settings.connect_timeout = settings.connect_timeout;
         let upstream = UpstreamClient::new(upstream_settings)?;
@@ -113,23 +94,13 @@ impl App {
         let credentials = credential_source(settings.credentials, &upstream, &metrics);
         tracing::info!(credentials = %credentials.describe(), "credentials mode");
 
-        let listener =
-            TcpListener::bind(settings.listen)
-                .await
-                .map_err(|source| StartupError::Bind {
-                    addr: settings.listen,
-                    source,
-                })?;
+        let listener = bind(settings.listen).await?;
         let local_addr = listener.local_addr().map_err(|source| StartupError::Bind {
             addr: settings.listen,
             source,
         })?;
         let admin = match settings.admin_listen {
-            Some(addr) => Some(
-                TcpListener::bind(addr)
-                    .await
-                    .map_err(|source| StartupError::Bind { addr, source })?,
-            ),
+            Some(addr) => Some(bind(addr).await?),
             None => None,
         };
 
@@ -175,6 +146,11 @@ impl App {
     }
 
     /// Serves until `shutdown` resolves, then drains (see the module doc).
+    ///
+    /// Longer than most functions on purpose: it is the one place where the
+    /// server is assembled, in the order a reader checks it (admin listener,
+    /// services, drain, layers outermost first, serve, grace period, stop);
+    /// the steps with logic of their own are the functions below.
     pub async fn run(
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
@@ -214,19 +190,7 @@ impl App {
             .max_decoding_message_size(settings.max_request_bytes);
 
         let (closing_tx, closing_rx) = tokio::sync::oneshot::channel::<()>();
-        let drain_delay = settings.drain_delay;
-        let drain_health = health.clone();
-        let drain = async move {
-            shutdown.await;
-            set_facade_status(&drain_health, ServingStatus::NotServing).await;
-            tracing::info!(
-                ?drain_delay,
-                "draining: health NOT_SERVING, still accepting calls"
-            );
-            tokio::time::sleep(drain_delay).await;
-            tracing::info!("listener closed: finishing in-flight calls");
-            let _ = closing_tx.send(());
-        };
+        let drain = drain(shutdown, health.clone(), settings.drain_delay, closing_tx);
 
         let mut builder = Server::builder();
         if let Some(tls) = &settings.tls {
@@ -268,13 +232,7 @@ impl App {
             .add_service(document)
             .serve_with_incoming_shutdown(incoming, drain);
         let grace = settings.shutdown_grace;
-        let grace_over = async move {
-            if closing_rx.await.is_err() {
-                // The server stopped on its own: nothing to time.
-                std::future::pending::<()>().await;
-            }
-            tokio::time::sleep(grace).await;
-        };
+        let grace_over = grace_over(closing_rx, grace);
         tokio::select! {
             served = serve => served?,
             () = grace_over => {
@@ -293,13 +251,43 @@ impl App {
     }
 }
 
-/// The whole server and each facade service. Upstream entries are left to
-/// the upstream health tracker.
+/// After `shutdown`: health NOT_SERVING at once, still accepting for the
+/// drain delay (the mesh stops routing here first), then the listener
+/// closes and `closing` tells the grace timer to start.
+async fn drain(
+    shutdown: impl Future<Output = ()>,
+    health: HealthReporter,
+    drain_delay: Duration,
+    closing: tokio::sync::oneshot::Sender<()>,
+) {
+    shutdown.await;
+    set_facade_status(&health, ServingStatus::NotServing).await;
+    tracing::info!(
+        ?drain_delay,
+        "draining: health NOT_SERVING, still accepting calls"
+    );
+    tokio::time::sleep(drain_delay).await;
+    tracing::info!("listener closed: finishing in-flight calls");
+    let _ = closing.send(());
+}
+
+/// Resolves `grace` after the listener closed; never, if the server stopped
+/// on its own (the sender dropped without a send).
+async fn grace_over(closing: tokio::sync::oneshot::Receiver<()>, grace: Duration) {
+    if closing.await.is_err() {
+        std::future::pending::<()>().await;
+    }
+    tokio::time::sleep(grace).await;
+}
+
+/// The whole server and each facade service, named by the generated server
+/// types so that a renamed service cannot leave a stale entry. Upstream
+/// entries are left to the upstream health tracker.
 async fn set_facade_status(health: &HealthReporter, status: ServingStatus) {
     for service in [
         "",
-        "unico.identity.v1.ProcessService",
-        "unico.identity.v1.DocumentService",
+        <ProcessServiceServer<ProcessHandler> as NamedService>::NAME,
+        <DocumentServiceServer<DocumentHandler> as NamedService>::NAME,
     ] {
         health.set_service_status(service, status).await;
     }
@@ -379,4 +367,41 @@ fn cors(origins: &CorsOrigins) -> CorsLayer {
             http::HeaderName::from_static("grpc-message"),
             http::HeaderName::from_static("grpc-status-details-bin"),
         ])
+}
+
+/// Where upstream calls go: the vendor's hosts, or an embedded emulator
+/// started here (and logged loudly).
+async fn upstream_hosts(
+    settings: &Settings,
+) -> Result<(UpstreamHosts, Option<Emulator>), StartupError> {
+    Ok(match &settings.upstream {
+        UpstreamTarget::EmbeddedEmulator { listen } => {
+            let emulator = Emulator::start(emulator_config(*listen, &settings.credentials))
+                .await
+                .map_err(StartupError::Emulator)?;
+            tracing::warn!(
+                emulator = %emulator.base_url(),
+                "EMULATOR MODE: every upstream answer is SIMULATED by the embedded emulator; \
+                 no vendor is called. Never run this in production."
+            );
+            (UpstreamHosts::single(&emulator.base_url())?, Some(emulator))
+        }
+        UpstreamTarget::Vendor { environment, hosts } => {
+            tracing::info!(
+                %environment,
+                idcloud_api = %hosts.idcloud_api(),
+                id_api = %hosts.id_api(),
+                identity = %hosts.identity(),
+                "calling the vendor's hosts"
+            );
+            (hosts.clone(), None)
+        }
+    })
+}
+
+/// Binds an address, naming it in the error.
+async fn bind(addr: SocketAddr) -> Result<TcpListener, StartupError> {
+    TcpListener::bind(addr)
+        .await
+        .map_err(|source| StartupError::Bind { addr, source })
 }

@@ -4,9 +4,7 @@ use prost_types::{ListValue, Struct, Value as PbValue, value::Kind};
 use serde_json::{Map, Value};
 use tonic::{Request, Response, Status};
 
-use tokio::time::Instant as Deadline;
-
-use super::{SharedState, call_budget, call_upstream};
+use super::{SharedState, call_upstream};
 use crate::{
     domain::DocumentKind,
     pb::identity_v1::{
@@ -33,11 +31,7 @@ impl DocumentHandler {
         &self,
         request: Request<CreateDocumentProcessRequest>,
     ) -> Result<CreateDocumentProcessResponse, FacadeError> {
-        let deadline =
-            Deadline::now() + call_budget(request.metadata(), self.shared.upstream_timeout);
-        self.shared
-            .credentials
-            .precheck(request.metadata(), Api::Id)?;
+        let deadline = self.shared.admit(request.metadata(), Api::Id)?;
         let call =
             validation::create_document_process(request.get_ref(), &self.shared.image_limits)?;
         let (upstream, call) = (&self.shared.upstream, &call);

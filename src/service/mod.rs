@@ -21,11 +21,11 @@ use tonic::{
 };
 
 use crate::{
-    credentials::{CredentialSource, Origin},
+    credentials::{CredentialSource, CredentialsError, Origin},
     metrics::{InFlight, Metrics, code_name},
     rate_limit::RateLimiter,
     status::{CallContext, FacadeError, refuses_access_token, to_status},
-    upstream::{Endpoint, UpstreamClient, UpstreamCredentials, UpstreamError},
+    upstream::{Api, Endpoint, UpstreamClient, UpstreamCredentials, UpstreamError},
     upstream_health::{Signal, UpstreamHealth},
     validation::ImageLimits,
 };
@@ -159,6 +159,18 @@ pub(crate) struct CallScope<'a> {
 }
 
 impl Shared {
+    /// What every call does first: fixes its deadline, and refuses at once
+    /// a call whose credentials are missing, before any other work.
+    pub(crate) fn admit(
+        &self,
+        metadata: &MetadataMap,
+        api: Api,
+    ) -> Result<Deadline, CredentialsError> {
+        let deadline = Deadline::now() + call_budget(metadata, self.upstream_timeout);
+        self.credentials.precheck(metadata, api)?;
+        Ok(deadline)
+    }
+
     pub(crate) fn begin(&self, method: &'static str, metadata: &MetadataMap) -> CallScope<'_> {
         let request_id = RequestId::from_metadata(metadata);
         tracing::Span::current().record("unico.request_id", request_id.as_str());

@@ -2,9 +2,7 @@
 
 use tonic::{Request, Response, Status};
 
-use tokio::time::Instant as Deadline;
-
-use super::{SharedState, call_budget, call_upstream};
+use super::{SharedState, call_upstream};
 use crate::{
     pb::identity_v1::{
         self as pb, Person, Process, SetProcessDocumentRequest, SetProcessDocumentResponse,
@@ -30,11 +28,7 @@ impl ProcessHandler {
         &self,
         request: Request<SetProcessDocumentRequest>,
     ) -> Result<SetProcessDocumentResponse, FacadeError> {
-        let deadline =
-            Deadline::now() + call_budget(request.metadata(), self.shared.upstream_timeout);
-        self.shared
-            .credentials
-            .precheck(request.metadata(), Api::IdCloud)?;
+        let deadline = self.shared.admit(request.metadata(), Api::IdCloud)?;
         let call = validation::set_process_document(request.get_ref())?;
         let (upstream, call) = (&self.shared.upstream, &call);
         let process = call_upstream(

@@ -242,12 +242,11 @@ fn upstream(
     if origin != credentials::Origin::Facade || mapped.credential == Credential::None {
         return mapped;
     }
-    tracing::error!(
-        route = endpoint.route(),
-        upstream_reason = mapped.reason,
-        http_status = vendor.http_status,
-        vendor_code = vendor.code.as_ref().map(ToString::to_string),
-        "the vendor rejected the facade's own credentials: check the API key and the service account"
+    vendor::log_error(
+        endpoint,
+        mapped.reason,
+        vendor,
+        "the vendor rejected the facade's own credentials: check the API key and the service account",
     );
     Mapped {
         code: Code::Internal,

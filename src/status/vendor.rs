@@ -225,6 +225,8 @@ pub fn find_row(api: Api, vendor: &VendorError, reusing: bool) -> Option<&'stati
         .or_else(|| rows().find(|r| matches!(r.key, Key::Status(s) if s == vendor.http_status)))
 }
 
+/// The mapping of a vendor answer: its row (or the logged fallback), with
+/// the details the row names.
 pub(super) fn vendor_answer(
     endpoint: Endpoint,
     context: &CallContext,
@@ -261,14 +263,23 @@ pub(super) fn vendor_answer(
         };
     };
     if row.code == Internal {
-        tracing::error!(
-            route = endpoint.route(),
-            reason = row.reason,
-            http_status = vendor.http_status,
-            vendor_code = vendor.code.as_ref().map(ToString::to_string),
-            "upstream reports an internal failure or rejected the facade's own request"
+        log_error(
+            endpoint,
+            row.reason,
+            vendor,
+            "upstream reports an internal failure or rejected the facade's own request",
         );
     }
+    Mapped {
+        message: row.summary.to_owned(),
+        details: row_details(row, context, vendor),
+        credential: row.credential,
+        ..answered(row.code, row.reason)
+    }
+}
+
+/// The details a row adds to ErrorInfo, and its pt-BR message.
+fn row_details(row: &VendorRow, context: &CallContext, vendor: &VendorError) -> ErrorDetails {
     let mut details = ErrorDetails::new();
     let resource = context.resource_name.as_deref().unwrap_or_default();
     let subject = context.precondition_subject.as_deref().unwrap_or(resource);
@@ -297,12 +308,24 @@ pub(super) fn vendor_answer(
     if let Some(message) = row.pt_br {
         details.set_localized_message("pt-BR", message);
     }
-    Mapped {
-        message: row.summary.to_owned(),
-        details,
-        credential: row.credential,
-        ..answered(row.code, row.reason)
-    }
+    details
+}
+
+/// An ERROR line for an answer the operators must act on: the route, the
+/// reason, the vendor's status and code (never its message or body).
+pub(super) fn log_error(
+    endpoint: Endpoint,
+    reason: &'static str,
+    vendor: &VendorError,
+    message: &'static str,
+) {
+    tracing::error!(
+        route = endpoint.route(),
+        reason,
+        http_status = vendor.http_status,
+        vendor_code = vendor.code.as_ref().map(ToString::to_string),
+        "{message}"
+    );
 }
 
 /// Whether a text is one of the vendor's documented messages (safe to log).

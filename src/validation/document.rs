@@ -15,7 +15,7 @@ use crate::{
 /// Front and back: the most images one capture takes.
 pub const MAX_FILES: usize = 2;
 /// The longest id (biometric process, document, subsidiary) accepted.
-pub const ID_MAX_CHARS: usize = 256;
+pub(super) const ID_MAX_CHARS: usize = 256;
 
 pub fn create_document_process(
     request: &pb::CreateDocumentProcessRequest,

@@ -9,7 +9,7 @@ use crate::domain::DuiType;
 
 /// Why an identifier is refused.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum CodeProblem {
+pub(super) enum CodeProblem {
     /// Dots, dashes, spaces…: the vendor wants the bare value.
     Formatted,
     /// Not the documented shape for its type (or wrong check digits).
@@ -17,7 +17,7 @@ pub enum CodeProblem {
 }
 
 /// Checks an identifier value against the format of its type.
-pub fn check_code(dui_type: DuiType, code: &str) -> Result<(), CodeProblem> {
+pub(super) fn check_code(dui_type: DuiType, code: &str) -> Result<(), CodeProblem> {
     if code.contains(FORMATTING_SYMBOLS) {
         return Err(CodeProblem::Formatted);
     }
@@ -34,7 +34,7 @@ pub fn check_code(dui_type: DuiType, code: &str) -> Result<(), CodeProblem> {
 }
 
 /// The expected shape, for the violation's description.
-pub fn code_shape(dui_type: DuiType) -> &'static str {
+pub(super) fn code_shape(dui_type: DuiType) -> &'static str {
     match dui_type {
         DuiType::BrCpf => "a CPF is 11 digits with valid check digits",
         DuiType::MxCurp => {
@@ -82,12 +82,12 @@ fn is_curp(code: &str) -> bool {
 }
 
 /// The longest name accepted; longer is not a person's name.
-pub const NAME_MAX_CHARS: usize = 200;
+pub(super) const NAME_MAX_CHARS: usize = 200;
 
 /// Letters of any script, accents included whether precomposed (`é`) or
 /// combining (`e` + U+0301, as macOS and some keyboards send them), spaces,
 /// apostrophes, hyphens and dots, with at least one letter.
-pub fn is_valid_name(name: &str) -> bool {
+pub(super) fn is_valid_name(name: &str) -> bool {
     name.chars().count() <= NAME_MAX_CHARS
         && name.chars().any(char::is_alphabetic)
         && name.chars().all(|c| {
@@ -106,20 +106,20 @@ fn is_combining_mark(c: char) -> bool {
 }
 
 /// `YYYY-MM-DD`, a real calendar date, not after `today`.
-pub fn is_valid_birth_date(value: &str, today: Date) -> bool {
+pub(super) fn is_valid_birth_date(value: &str, today: Date) -> bool {
     let format = format_description!("[year]-[month]-[day]");
     value.len() == 10
         && Date::parse(value, format).is_ok_and(|date| date <= today && date.year() >= 1900)
 }
 
 /// Today's date (UTC), the bound for birth dates.
-pub fn today() -> Date {
+pub(super) fn today() -> Date {
     OffsetDateTime::now_utc().date()
 }
 
 /// A plausible address: one `@`, a non-empty local part, a dotted domain of
 /// letters, digits and hyphens; no spaces; at most 254 characters.
-pub fn is_valid_email(email: &str) -> bool {
+pub(super) fn is_valid_email(email: &str) -> bool {
     let Some((local, domain)) = email.split_once('@') else {
         return false;
     };
@@ -139,7 +139,7 @@ pub fn is_valid_email(email: &str) -> bool {
 }
 
 /// E.164: `+`, a non-zero country digit, 8 to 15 digits in all.
-pub fn is_valid_phone(phone: &str) -> bool {
+pub(super) fn is_valid_phone(phone: &str) -> bool {
     let Some(digits) = phone.strip_prefix('+') else {
         return false;
     };

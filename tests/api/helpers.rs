@@ -18,13 +18,13 @@ use unico_facade::{
 };
 
 /// The token the emulator accepts.
-pub const TOKEN: &str = "emulator-token";
+pub(crate) const TOKEN: &str = "emulator-token";
 /// The API key the emulator accepts.
-pub const API_KEY: &str = "emulator-apikey";
+pub(crate) const API_KEY: &str = "emulator-apikey";
 /// A valid CPF (check digits included) used throughout the tests.
-pub const CPF: &str = "52998224725";
+pub(crate) const CPF: &str = "52998224725";
 
-pub struct TestApp {
+pub(crate) struct TestApp {
     pub addr: SocketAddr,
     /// The metrics listener, when the test asked for one.
     pub admin_addr: Option<SocketAddr>,
@@ -36,18 +36,18 @@ pub struct TestApp {
     server: Option<JoinHandle<()>>,
 }
 
-pub async fn spawn_app() -> TestApp {
+pub(crate) async fn spawn_app() -> TestApp {
     spawn_app_with(|_| {}).await
 }
 
 /// Starts an emulator and the facade pointed at it; `customize` may change
 /// the settings (timeouts, hosts) before the app is built.
-pub async fn spawn_app_with(customize: impl FnOnce(&mut Settings)) -> TestApp {
+pub(crate) async fn spawn_app_with(customize: impl FnOnce(&mut Settings)) -> TestApp {
     spawn_app_with_emulator(EmulatorConfig::default(), customize).await
 }
 
 /// Like [`spawn_app_with`], with an emulator configured by the test.
-pub async fn spawn_app_with_emulator(
+pub(crate) async fn spawn_app_with_emulator(
     emulator: EmulatorConfig,
     customize: impl FnOnce(&mut Settings),
 ) -> TestApp {
@@ -88,14 +88,14 @@ pub async fn spawn_app_with_emulator(
 
 impl TestApp {
     /// Signals shutdown without waiting for the server to stop.
-    pub fn begin_stop(&mut self) {
+    pub(crate) fn begin_stop(&mut self) {
         if let Some(stop) = self.stop.take() {
             let _ = stop.send(());
         }
     }
 
     /// Stops the server gracefully and waits until it has stopped.
-    pub async fn stop(&mut self) {
+    pub(crate) async fn stop(&mut self) {
         if let Some(stop) = self.stop.take() {
             let _ = stop.send(());
         }
@@ -104,15 +104,15 @@ impl TestApp {
         }
     }
 
-    pub fn requests(&self) -> Vec<RecordedRequest> {
+    pub(crate) fn requests(&self) -> Vec<RecordedRequest> {
         self.emulator.requests()
     }
 
-    pub fn script(&self, fault: FaultScript) {
+    pub(crate) fn script(&self, fault: FaultScript) {
         self.emulator.script_fault(fault);
     }
 
-    pub async fn set_document(
+    pub(crate) async fn set_document(
         &self,
         request: SetProcessDocumentRequest,
     ) -> Result<unico_facade::pb::identity_v1::SetProcessDocumentResponse, Status> {
@@ -123,13 +123,13 @@ impl TestApp {
             .map(tonic::Response::into_inner)
     }
 
-    pub async fn set_document_of(&self, process_id: &str) -> Result<(), Status> {
+    pub(crate) async fn set_document_of(&self, process_id: &str) -> Result<(), Status> {
         self.set_document(set_cpf(process_id)).await.map(|_| ())
     }
 }
 
 /// A SetProcessDocument request for a valid CPF.
-pub fn set_cpf(process_id: &str) -> SetProcessDocumentRequest {
+pub(crate) fn set_cpf(process_id: &str) -> SetProcessDocumentRequest {
     SetProcessDocumentRequest {
         process_id: process_id.to_owned(),
         dui_type: DuiType::BrCpf as i32,
@@ -138,7 +138,7 @@ pub fn set_cpf(process_id: &str) -> SetProcessDocumentRequest {
 }
 
 /// Wraps a message with the emulator's token in `authorization`.
-pub fn authorized<T>(message: T) -> Request<T> {
+pub(crate) fn authorized<T>(message: T) -> Request<T> {
     let mut request = Request::new(message);
     request
         .metadata_mut()
@@ -147,7 +147,7 @@ pub fn authorized<T>(message: T) -> Request<T> {
 }
 
 /// Wraps a message with the emulator's token and API key.
-pub fn authorized_with_key<T>(message: T) -> Request<T> {
+pub(crate) fn authorized_with_key<T>(message: T) -> Request<T> {
     let mut request = authorized(message);
     request
         .metadata_mut()
@@ -157,7 +157,7 @@ pub fn authorized_with_key<T>(message: T) -> Request<T> {
 
 /// A PNG of the given dimensions, padded with zeros to `total_len` bytes:
 /// the signature and IHDR chunk are all a header reader needs.
-pub fn png(width: u32, height: u32, total_len: usize) -> Vec<u8> {
+pub(crate) fn png(width: u32, height: u32, total_len: usize) -> Vec<u8> {
     let mut bytes = b"\x89PNG\r\n\x1a\n\x00\x00\x00\x0dIHDR".to_vec();
     bytes.extend_from_slice(&width.to_be_bytes());
     bytes.extend_from_slice(&height.to_be_bytes());
@@ -167,7 +167,7 @@ pub fn png(width: u32, height: u32, total_len: usize) -> Vec<u8> {
 }
 
 /// A baseline JPEG header (SOI, SOF0) of the given dimensions, padded.
-pub fn jpeg(width: u16, height: u16, total_len: usize) -> Vec<u8> {
+pub(crate) fn jpeg(width: u16, height: u16, total_len: usize) -> Vec<u8> {
     let mut bytes = vec![0xFF, 0xD8, 0xFF, 0xC0, 0x00, 0x11, 0x08];
     bytes.extend_from_slice(&height.to_be_bytes());
     bytes.extend_from_slice(&width.to_be_bytes());
@@ -177,7 +177,7 @@ pub fn jpeg(width: u16, height: u16, total_len: usize) -> Vec<u8> {
 }
 
 /// A lossless WebP (VP8L) header of the given dimensions, padded.
-pub fn webp(width: u32, height: u32, total_len: usize) -> Vec<u8> {
+pub(crate) fn webp(width: u32, height: u32, total_len: usize) -> Vec<u8> {
     let mut bytes = b"RIFF\0\0\0\0WEBPVP8L\0\0\0\0\x2f".to_vec();
     let bits = (width - 1) | ((height - 1) << 14);
     bytes.extend_from_slice(&bits.to_le_bytes());
@@ -188,7 +188,7 @@ pub fn webp(width: u32, height: u32, total_len: usize) -> Vec<u8> {
 impl TestApp {
     /// Sends `request` with a client deadline of `timeout` and expects a
     /// failure: the status, and how long the call took.
-    pub async fn set_document_failing_within(
+    pub(crate) async fn set_document_failing_within(
         &self,
         mut request: Request<SetProcessDocumentRequest>,
         timeout: Duration,
@@ -206,7 +206,7 @@ impl TestApp {
 }
 
 /// A fault with an answer: status, JSON or text body, extra headers.
-pub fn answer(status: u16, body: &str) -> FaultScript {
+pub(crate) fn answer(status: u16, body: &str) -> FaultScript {
     FaultScript {
         status: Some(status),
         body: Some(body.to_owned()),
@@ -216,7 +216,7 @@ pub fn answer(status: u16, body: &str) -> FaultScript {
 
 /// What a test expects of a failed call.
 #[derive(Debug)]
-pub struct Expected<'a> {
+pub(crate) struct Expected<'a> {
     pub code: Code,
     pub reason: &'a str,
     pub upstream_http_status: Option<&'a str>,
@@ -225,7 +225,7 @@ pub struct Expected<'a> {
 
 /// Asserts the gRPC code, ErrorInfo reason/domain and the upstream metadata,
 /// and returns the decoded details for further checks.
-pub fn assert_status(status: &Status, expected: Expected<'_>) -> ErrorDetails {
+pub(crate) fn assert_status(status: &Status, expected: Expected<'_>) -> ErrorDetails {
     let details = status.get_error_details();
     let info = details
         .error_info()
@@ -251,7 +251,7 @@ pub fn assert_status(status: &Status, expected: Expected<'_>) -> ErrorDetails {
 }
 
 /// The (field, reason) pairs of the BadRequest detail.
-pub fn field_violations(details: &ErrorDetails) -> Vec<(String, String)> {
+pub(crate) fn field_violations(details: &ErrorDetails) -> Vec<(String, String)> {
     details
         .bad_request()
         .map(|b| {
@@ -264,14 +264,14 @@ pub fn field_violations(details: &ErrorDetails) -> Vec<(String, String)> {
 }
 
 /// A loopback port with nothing listening on it.
-pub async fn closed_port() -> SocketAddr {
+pub(crate) async fn closed_port() -> SocketAddr {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     drop(listener);
     addr
 }
 
-pub fn millis(ms: u64) -> Duration {
+pub(crate) fn millis(ms: u64) -> Duration {
     Duration::from_millis(ms)
 }
 
@@ -283,17 +283,17 @@ use unico_facade::pb::identity_v1::{
 };
 
 /// The biometric process for which the emulator answers 200 with a face match.
-pub const AUTH_FACE_MATCH: &str = "auth-face-match";
+pub(crate) const AUTH_FACE_MATCH: &str = "auth-face-match";
 
 /// A PNG the facade and the emulator accept: 1280 × 720, 2 KiB.
-pub fn small_png() -> Vec<u8> {
+pub(crate) fn small_png() -> Vec<u8> {
     png(1280, 720, 2048)
 }
 
 /// `image` with every byte after its header (the first 64) replaced by a
 /// deterministic pseudo-random sequence, so that a corrupted or reordered
 /// upload cannot pass for the original.
-pub fn noisy(mut image: Vec<u8>, seed: u64) -> Vec<u8> {
+pub(crate) fn noisy(mut image: Vec<u8>, seed: u64) -> Vec<u8> {
     let mut state = seed | 1;
     for byte in image.iter_mut().skip(64) {
         state ^= state << 13;
@@ -305,7 +305,7 @@ pub fn noisy(mut image: Vec<u8>, seed: u64) -> Vec<u8> {
 }
 
 /// A subject with only the required fields: the test CPF.
-pub fn cpf_subject() -> Subject {
+pub(crate) fn cpf_subject() -> Subject {
     Subject {
         dui_type: DuiType::BrCpf as i32,
         code: CPF.to_owned(),
@@ -314,7 +314,10 @@ pub fn cpf_subject() -> Subject {
 }
 
 /// A new-capture request for the test CPF (purpose onboarding) with these images.
-pub fn new_capture(auth_process_id: &str, files: Vec<Vec<u8>>) -> CreateDocumentProcessRequest {
+pub(crate) fn new_capture(
+    auth_process_id: &str,
+    files: Vec<Vec<u8>>,
+) -> CreateDocumentProcessRequest {
     CreateDocumentProcessRequest {
         subject: Some(cpf_subject()),
         document: Some(DocumentSubmission {
@@ -332,7 +335,7 @@ pub fn new_capture(auth_process_id: &str, files: Vec<Vec<u8>>) -> CreateDocument
 }
 
 /// A reuse request (purpose onboarding) of `document_id` by the test CPF.
-pub fn reuse(auth_process_id: &str, document_id: &str) -> CreateDocumentProcessRequest {
+pub(crate) fn reuse(auth_process_id: &str, document_id: &str) -> CreateDocumentProcessRequest {
     CreateDocumentProcessRequest {
         subject: Some(cpf_subject()),
         document: Some(DocumentSubmission {
@@ -347,13 +350,13 @@ pub fn reuse(auth_process_id: &str, document_id: &str) -> CreateDocumentProcessR
 }
 
 /// A valid new-capture request: the test CPF, one small PNG.
-pub fn valid_capture() -> CreateDocumentProcessRequest {
+pub(crate) fn valid_capture() -> CreateDocumentProcessRequest {
     new_capture(AUTH_FACE_MATCH, vec![small_png()])
 }
 
 impl TestApp {
     /// Calls CreateDocumentProcess with the emulator's token and API key.
-    pub async fn create_document(
+    pub(crate) async fn create_document(
         &self,
         request: CreateDocumentProcessRequest,
     ) -> Result<CreateDocumentProcessResponse, Status> {
@@ -367,7 +370,7 @@ impl TestApp {
 
 /// The images of an upstream create-document-process body, base64-decoded
 /// (standard alphabet, padded: anything else fails the test).
-pub fn sent_files(sent: &RecordedRequest) -> Vec<Vec<u8>> {
+pub(crate) fn sent_files(sent: &RecordedRequest) -> Vec<Vec<u8>> {
     use base64::Engine as _;
     let body = sent.json().expect("a JSON body");
     body["document"]["files"]
@@ -384,7 +387,7 @@ pub fn sent_files(sent: &RecordedRequest) -> Vec<Vec<u8>> {
 }
 
 /// The `pt-BR` LocalizedMessage of a status, if any (any other locale fails).
-pub fn pt_br_message(details: &ErrorDetails) -> Option<String> {
+pub(crate) fn pt_br_message(details: &ErrorDetails) -> Option<String> {
     details.localized_message().map(|m| {
         assert_eq!(m.locale, "pt-BR");
         m.message.clone()
@@ -393,10 +396,10 @@ pub fn pt_br_message(details: &ErrorDetails) -> Option<String> {
 
 /// Everything the test's log subscriber wrote.
 #[derive(Clone, Default)]
-pub struct Captured(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+pub(crate) struct Captured(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
 
 impl Captured {
-    pub fn text(&self) -> String {
+    pub(crate) fn text(&self) -> String {
         String::from_utf8_lossy(&self.0.lock().unwrap()).into_owned()
     }
 }
@@ -414,7 +417,7 @@ impl std::io::Write for Captured {
 
 /// Captures every crate's logs at TRACE, plain text, for this thread: use it
 /// in a `current_thread` test so the server's tasks log here too.
-pub fn capture_trace_logs() -> (Captured, tracing::subscriber::DefaultGuard) {
+pub(crate) fn capture_trace_logs() -> (Captured, tracing::subscriber::DefaultGuard) {
     let captured = Captured::default();
     let sink = captured.clone();
     let subscriber = tracing_subscriber::fmt()

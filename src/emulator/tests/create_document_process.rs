@@ -131,7 +131,7 @@ async fn create_raw(emulator: &Emulator, headers: Headers<'_>, body: String) -> 
 #[tokio::test]
 async fn header_problems_answer_their_codes() {
     let emulator = start().await;
-    let cases: [(Headers, u16, u32); 7] = [
+    let cases: [(Headers<'_>, u16, u32); 7] = [
         (&[], 400, 20001),
         (&[("APIKEY", "emulator-apikey")], 400, 20001),
         (&[("authorization", "Bearer emulator-token")], 400, 20002),
