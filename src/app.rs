@@ -116,6 +116,7 @@ impl App {
             image_limits: settings.image_limits,
             rate_limiter,
             upstream_health: UpstreamHealth::new(health.clone()).await,
+            watch: settings.watch,
             metrics: metrics.clone(),
         });
         Ok(Self {

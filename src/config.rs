@@ -17,6 +17,7 @@ use secrecy::SecretString;
 use crate::{
     credentials::{RefreshPolicy, ServiceAccount, ServiceAccountError},
     rate_limit::Rate,
+    service::WatchSettings,
     telemetry::LogFormat,
     upstream::{Environment, HostsError, UpstreamHosts, UpstreamSettings},
     validation::{ImageLimits, MAX_FILES},
@@ -227,6 +228,15 @@ pub struct ServeArgs {
     #[arg(long, env = "UNICO_FACADE_CORS_ALLOWED_ORIGINS", value_delimiter = ',')]
     pub cors_allowed_origins: Vec<String>,
 
+    /// How long a Watch* call runs when the caller sets no deadline.
+    #[arg(long, env = "UNICO_FACADE_WATCH_TIMEOUT", default_value_t = HumanDuration(WatchSettings::DEFAULT_TIMEOUT), value_parser = parse_duration)]
+    pub watch_timeout: HumanDuration,
+
+    /// The longest pause between two reads of a watched process (the
+    /// pause starts at 500ms and doubles up to this).
+    #[arg(long, env = "UNICO_FACADE_WATCH_BACKOFF_MAX", default_value_t = HumanDuration(WatchSettings::DEFAULT_BACKOFF_MAX), value_parser = parse_duration)]
+    pub watch_backoff_max: HumanDuration,
+
     /// Address of the admin listener serving Prometheus metrics at
     /// `/metrics` (e.g. `127.0.0.1:9090`). Off by default.
     #[arg(long, env = "UNICO_FACADE_ADMIN_LISTEN")]
@@ -327,6 +337,8 @@ pub struct Settings {
     pub grpc_web: Option<CorsOrigins>,
     /// The admin (metrics) listener, if any.
     pub admin_listen: Option<SocketAddr>,
+    /// How Watch* calls pace their reads.
+    pub watch: WatchSettings,
 }
 
 /// The origins CORS allows for gRPC-Web, parsed at start: an origin that
@@ -398,6 +410,7 @@ impl Settings {
             tls: None,
             grpc_web: None,
             admin_listen: None,
+            watch: WatchSettings::default(),
         }
     }
 }
@@ -525,6 +538,10 @@ impl ServeArgs {
                 false => None,
             },
             admin_listen: self.admin_listen,
+            watch: WatchSettings {
+                timeout: self.watch_timeout.0,
+                backoff_max: self.watch_backoff_max.0,
+            },
         })
     }
 
@@ -681,6 +698,7 @@ mod tests {
         assert_eq!(parsed.drain_delay, built.drain_delay);
         assert_eq!(parsed.shutdown_grace, built.shutdown_grace);
         assert_eq!(parsed.max_concurrent_calls, built.max_concurrent_calls);
+        assert_eq!(parsed.watch, built.watch);
         assert_eq!(
             UpstreamSettings::new(UpstreamHosts::for_environment(Environment::Production))
                 .connect_timeout,

@@ -69,6 +69,20 @@ impl TryFrom<pb::Purpose> for Purpose {
     }
 }
 
+impl TryFrom<pb::DocumentType> for DocumentKind {
+    type Error = Unspecified;
+
+    fn try_from(value: pb::DocumentType) -> Result<Self, Unspecified> {
+        Ok(match value {
+            pb::DocumentType::Unspecified => return Err(Unspecified),
+            pb::DocumentType::Rg => DocumentKind::Rg,
+            pb::DocumentType::Cnh => DocumentKind::Cnh,
+            pb::DocumentType::Cin => DocumentKind::Cin,
+            pb::DocumentType::Passaporte => DocumentKind::Passaporte,
+        })
+    }
+}
+
 impl From<DocumentKind> for pb::DocumentType {
     fn from(value: DocumentKind) -> Self {
         match value {

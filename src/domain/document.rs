@@ -62,6 +62,16 @@ impl DocumentKind {
             _ => return None,
         })
     }
+
+    /// The word of `GET /documents/v1?type=`.
+    pub fn as_query(self) -> &'static str {
+        match self {
+            DocumentKind::Rg => "BR_RG",
+            DocumentKind::Cnh => "BR_CNH",
+            DocumentKind::Cin => "BR_CIN",
+            DocumentKind::Passaporte => "BR_PASSPORT",
+        }
+    }
 }
 
 #[cfg(test)]

@@ -21,6 +21,7 @@ use uuid::Uuid;
 
 use super::EmulatorConfig;
 use super::auth::{self, ApiKey, Bearer, TokenVerdict, Tokens};
+use super::document_reads::DocumentProcesses;
 use super::fixtures;
 use super::replies;
 use super::validation::{self, CivilDate, DUI_TYPE_BR_CPF, ImageProblem};
@@ -37,6 +38,7 @@ const DOCUMENT_TYPE_CNH: &str = "unico.moja.dictionary.br.cnh.v2.Cnh";
 /// A type the page does not list, to exercise a client's handling of new values.
 const DOCUMENT_TYPE_FUTURE: &str = "unico.moja.dictionary.br.future.v9.Future";
 
+const STATUS_PROCESSING: u8 = 1;
 const STATUS_SUCCESS: u8 = 3;
 const STATUS_FAILURE: u8 = 5;
 /// A status the page does not list, to exercise a client's handling of new values.
@@ -51,6 +53,9 @@ pub(super) enum Biometric {
     FaceMismatch,
     /// Succeeds with a document type and status the page does not list.
     UnknownDocumentType,
+    /// Answers status 1 (processing) without a document; reads of the
+    /// process turn final (status 3 with the document) after a few reads.
+    AsyncCapture,
     JwtExpired,
     JwtUsed,
     JwtInvalid,
@@ -230,9 +235,10 @@ impl From<ImageProblem> for Failure {
     }
 }
 
-/// Answers one call.
+/// Answers one call, and keeps the process for `GET /processes/v1/{id}`.
 pub(super) fn handle(
     documents: &DocumentStore,
+    processes: &DocumentProcesses,
     config: &EmulatorConfig,
     tokens: Tokens<'_>,
     headers: &HeaderMap,
@@ -242,16 +248,42 @@ pub(super) fn handle(
         .and_then(|()| CaptureRequest::parse(body, config.max_image_bytes))
         .and_then(|request| create(documents, &request));
     match outcome {
-        Ok((document, face_match)) => replies::json_reply(
-            StatusCode::OK,
-            &ProcessReply {
-                id: Uuid::new_v4().to_string(),
+        Ok((document, face_match, asynchronous)) => {
+            let id = Uuid::new_v4().to_string();
+            let finished = serialised(&ProcessReply {
+                id: id.clone(),
                 status: document.status,
                 document: document.reply(face_match),
-            },
-        ),
+            });
+            if asynchronous {
+                let processing = serialised(&json!({"id": id, "status": STATUS_PROCESSING}));
+                processes.insert_pending(&id, processing.clone(), finished);
+                replies::json_bytes(StatusCode::OK, processing)
+            } else {
+                processes.insert(&id, finished.clone());
+                replies::json_bytes(StatusCode::OK, finished)
+            }
+        }
         Err(failure) => failure.reply(),
     }
+}
+
+/// An answer as the bytes sent (and kept): the emulator's own types always
+/// serialise.
+fn serialised(body: &impl Serialize) -> bytes::Bytes {
+    serde_json::to_vec(body).map_or_else(|_| bytes::Bytes::new(), bytes::Bytes::from)
+}
+
+/// The ID API's credential checks, for the other ID API endpoints: the
+/// failure as the answer to send.
+pub(super) fn id_api_credentials(
+    headers: &HeaderMap,
+    config: &EmulatorConfig,
+    tokens: Tokens<'_>,
+) -> Option<Response> {
+    check_credentials(headers, config, tokens)
+        .err()
+        .map(Failure::reply)
 }
 
 /// Missing headers first (20001, 20002), then what the token and the key are worth.
@@ -462,10 +494,10 @@ fn check_file(file: &Value, max_image_bytes: usize) -> Result<(), Failure> {
 fn create(
     documents: &DocumentStore,
     request: &CaptureRequest,
-) -> Result<(StoredDocument, bool), Failure> {
+) -> Result<(StoredDocument, bool, bool), Failure> {
     let biometric = fixtures::biometric(&request.auth_process_id);
     let face_match = match biometric {
-        Biometric::FaceMatch | Biometric::UnknownDocumentType => true,
+        Biometric::FaceMatch | Biometric::UnknownDocumentType | Biometric::AsyncCapture => true,
         Biometric::FaceMismatch => false,
         Biometric::JwtExpired => return Err(Failure::FaceJwtExpired),
         Biometric::JwtUsed => return Err(Failure::FaceJwtUsed),
@@ -494,7 +526,18 @@ fn create(
             document
         }
     };
-    Ok((document, face_match))
+    Ok((document, face_match, biometric == Biometric::AsyncCapture))
+}
+
+/// The `type` word of `GET /documents/v1` for a registry name.
+fn type_word_of(document_type: &str) -> Option<&'static str> {
+    match document_type {
+        "unico.moja.dictionary.br.rg.v2.Rg" => Some("BR_RG"),
+        DOCUMENT_TYPE_CNH => Some("BR_CNH"),
+        "unico.moja.dictionary.br.cin.v1.Cin" => Some("BR_CIN"),
+        "unico.moja.dictionary.br.passaporte.v1.Passaporte" => Some("BR_PASSPORT"),
+        _ => None,
+    }
 }
 
 /// The 200 answer, fields in the page's order.
@@ -667,6 +710,30 @@ impl DocumentStore {
 
     fn insert(&self, document: StoredDocument) {
         self.lock().insert(document.id.clone(), document);
+    }
+
+    /// The documents of the person with `code` whose type is `type_word`
+    /// (`BR_CNH`, …), sorted by id; `None` when the person has none at all.
+    pub(super) fn reusable(
+        &self,
+        code: &str,
+        type_word: &str,
+    ) -> Option<Vec<(String, &'static str)>> {
+        let documents = self.lock();
+        let owned: Vec<_> = documents
+            .values()
+            .filter(|d| d.owner.code == code)
+            .collect();
+        if owned.is_empty() {
+            return None;
+        }
+        let mut matching: Vec<_> = owned
+            .into_iter()
+            .filter(|d| type_word_of(d.document_type) == Some(type_word))
+            .map(|d| (d.id.clone(), d.document_type))
+            .collect();
+        matching.sort();
+        Some(matching)
     }
 
     /// One line per stored document (id, type, owner), sorted by id, for the admin API.

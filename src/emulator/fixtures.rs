@@ -49,6 +49,7 @@
 //! | `auth-process-exists` | 409 `20073` |
 //! | `auth-rate-limited` | 429, empty body, `Retry-After: 2` |
 //! | `auth-internal-error` | 500 `99999` |
+//! | `auth-async-capture` | 200 status `1`, no document; the process turns final (status `3`, document) on the third `GET /processes/v1/{id}` |
 //! | any other non-empty id | as `auth-face-match` |
 //!
 //! Subjects and documents of the ID API:
@@ -91,6 +92,15 @@ pub const AUTH_JWT_INVALID: &str = "auth-jwt-invalid";
 pub const AUTH_PROCESS_EXISTS: &str = "auth-process-exists";
 pub const AUTH_RATE_LIMITED: &str = "auth-rate-limited";
 pub const AUTH_INTERNAL_ERROR: &str = "auth-internal-error";
+pub const AUTH_ASYNC_CAPTURE: &str = "auth-async-capture";
+/// `GET /processes/v1/{id}` of this id answers 410 (ended in error or
+/// deleted by retention).
+pub const DOCUMENT_PROCESS_GONE: &str = "proc-doc-gone";
+/// `GET /processes/v1/{id}` of this id answers 429.
+pub const DOCUMENT_PROCESS_RATE_LIMITED: &str = "proc-doc-rate-limited";
+/// How many reads of an `auth-async-capture` process answer status 1
+/// before the final answer.
+pub const ASYNC_CAPTURE_PENDING_READS: usize = 2;
 
 /// A subject name for which the emulated capture "reads" another CPF off the document.
 pub const DIVERGENT_NAME: &str = "Nome Divergente";
@@ -204,6 +214,11 @@ pub(super) const BIOMETRIC_PROCESSES: &[BiometricFixture] = &[
         id: AUTH_INTERNAL_ERROR,
         outcome: Biometric::InternalError,
         behaviour: "500 99999",
+    },
+    BiometricFixture {
+        id: AUTH_ASYNC_CAPTURE,
+        outcome: Biometric::AsyncCapture,
+        behaviour: "200 status 1 without a document; GET /processes/v1/{id} answers status 1 twice, then status 3 with the document",
     },
 ];
 

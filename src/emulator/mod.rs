@@ -28,6 +28,7 @@ mod admin;
 mod assertion;
 mod auth;
 mod create_document_process;
+mod document_reads;
 mod faults;
 pub mod fixtures;
 mod recorder;
@@ -51,6 +52,7 @@ use tokio::task::JoinHandle;
 
 use self::auth::IssuedTokens;
 use self::create_document_process::DocumentStore;
+use self::document_reads::DocumentProcesses;
 use self::faults::FaultQueue;
 use self::recorder::Recorder;
 use self::set_process_document::ProcessStore;
@@ -125,6 +127,10 @@ pub enum EmulatedEndpoint {
     CreateDocumentProcess,
     /// `POST /oauth2/token` (identity host).
     Token,
+    /// `GET /documents/v1` (ID API).
+    ListReusableDocuments,
+    /// `GET /processes/v1/{processId}` (ID API).
+    GetDocumentProcess,
 }
 
 /// Everything one emulator instance knows, shared by its handlers.
@@ -135,6 +141,8 @@ struct EmulatorState {
     faults: FaultQueue,
     processes: ProcessStore,
     documents: DocumentStore,
+    /// Document processes created here, for `GET /processes/v1/{id}`.
+    document_processes: DocumentProcesses,
     token: TokenEndpoint,
     issued: IssuedTokens,
     /// Flips to `true` when the server is asked to stop, so that scripted delays end early
@@ -269,6 +277,7 @@ fn new_state(
         faults: FaultQueue::default(),
         processes: ProcessStore::seeded(),
         documents: DocumentStore::seeded(),
+        document_processes: DocumentProcesses::default(),
         stopping,
         abandoned: std::sync::atomic::AtomicUsize::new(0),
     });

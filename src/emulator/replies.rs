@@ -81,6 +81,11 @@ pub(super) fn json_reply(status: StatusCode, body: &impl Serialize) -> Response 
     }
 }
 
+/// A JSON body serialised before (kept by a store), sent as it is.
+pub(super) fn json_bytes(status: StatusCode, body: bytes::Bytes) -> Response {
+    (status, [(CONTENT_TYPE, "application/json")], body).into_response()
+}
+
 pub(super) fn plain_text(status: StatusCode, text: &'static str) -> Response {
     (status, [(CONTENT_TYPE, "text/plain")], text).into_response()
 }

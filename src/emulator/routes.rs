@@ -25,7 +25,8 @@ use super::faults::dropped_connection;
 use super::recorder::RecordedRequest;
 use super::replies;
 use super::{
-    EmulatedEndpoint, EmulatorState, admin, create_document_process, set_process_document, token,
+    EmulatedEndpoint, EmulatorState, admin, create_document_process, document_reads,
+    set_process_document, token,
 };
 
 /// The largest request body read; larger ones answer 413 as a front proxy would.
@@ -35,6 +36,8 @@ const SET_PROCESS_DOCUMENT_PREFIX: &str = "/client/v1/process/";
 const SET_PROCESS_DOCUMENT_SUFFIX: &str = "/document";
 const CREATE_DOCUMENT_PROCESS_PATH: &str = "/processes/v1";
 const TOKEN_PATH: &str = "/oauth2/token";
+const LIST_DOCUMENTS_PATH: &str = "/documents/v1";
+const GET_DOCUMENT_PROCESS_PREFIX: &str = "/processes/v1/";
 /// The IDCloud client API's paths, answered in its grpc-gateway style when no route matches.
 const IDCLOUD_PREFIX: &str = "/client/";
 
@@ -50,10 +53,29 @@ fn match_path(raw_path: &str) -> Option<(EmulatedEndpoint, Option<&str>)> {
     if raw_path == TOKEN_PATH {
         return Some((EmulatedEndpoint::Token, None));
     }
+    if raw_path == LIST_DOCUMENTS_PATH {
+        return Some((EmulatedEndpoint::ListReusableDocuments, None));
+    }
+    if let Some(raw_id) = raw_path.strip_prefix(GET_DOCUMENT_PROCESS_PREFIX) {
+        return (!raw_id.contains('/'))
+            .then_some((EmulatedEndpoint::GetDocumentProcess, Some(raw_id)));
+    }
     let raw_id = raw_path
         .strip_prefix(SET_PROCESS_DOCUMENT_PREFIX)?
         .strip_suffix(SET_PROCESS_DOCUMENT_SUFFIX)?;
     (!raw_id.contains('/')).then_some((EmulatedEndpoint::SetProcessDocument, Some(raw_id)))
+}
+
+/// The one method each endpoint answers.
+fn method_of(endpoint: EmulatedEndpoint) -> Method {
+    match endpoint {
+        EmulatedEndpoint::ListReusableDocuments | EmulatedEndpoint::GetDocumentProcess => {
+            Method::GET
+        }
+        EmulatedEndpoint::SetProcessDocument
+        | EmulatedEndpoint::CreateDocumentProcess
+        | EmulatedEndpoint::Token => Method::POST,
+    }
 }
 
 async fn api(State(state): State<Arc<EmulatorState>>, request: Request) -> Response {
@@ -65,7 +87,7 @@ async fn api(State(state): State<Arc<EmulatorState>>, request: Request) -> Respo
     }
     let matched = match_path(&raw_path);
     let endpoint = matched
-        .filter(|_| parts.method == Method::POST)
+        .filter(|(endpoint, _)| parts.method == method_of(*endpoint))
         .map(|(endpoint, _)| endpoint);
     let decoded_id: Option<Vec<u8>> = matched
         .and_then(|(_, raw_id)| raw_id)
@@ -126,7 +148,7 @@ async fn answer(
         Err(problem) => return problem.reply(),
     };
     let Some(endpoint) = endpoint else {
-        return not_routed(raw_path, path_matched);
+        return not_routed(raw_path, path_matched, &parts.method);
     };
     if endpoint == EmulatedEndpoint::Token {
         state.token.count_request();
@@ -164,10 +186,27 @@ async fn answer(
         ),
         EmulatedEndpoint::CreateDocumentProcess => create_document_process::handle(
             &state.documents,
+            &state.document_processes,
             &state.config,
             tokens,
             &parts.headers,
             &body,
+        ),
+        EmulatedEndpoint::GetDocumentProcess => document_reads::get_process(
+            &state.document_processes,
+            &state.config,
+            tokens,
+            &parts.headers,
+            decoded_id
+                .as_deref()
+                .and_then(|id| std::str::from_utf8(id).ok()),
+        ),
+        EmulatedEndpoint::ListReusableDocuments => document_reads::list_documents(
+            &state.documents,
+            &state.config,
+            tokens,
+            &parts.headers,
+            parts.uri.query(),
         ),
         EmulatedEndpoint::Token => token::handle(
             &state.token,
@@ -228,17 +267,22 @@ async fn read_body(headers: &HeaderMap, body: Body) -> Result<Bytes, BodyProblem
 }
 
 /// No endpoint for this request. Emulator assumption: under `/client/` the grpc-gateway answers
-/// (404 code 5, 405 code 12); elsewhere a bare plain-text status.
-fn not_routed(raw_path: &str, path_matched: bool) -> Response {
+/// (404 code 5, 405 code 12); elsewhere a bare plain-text status. A 405 names the path's method.
+fn not_routed(raw_path: &str, path_matched: bool, method: &Method) -> Response {
     let idcloud = raw_path.starts_with(IDCLOUD_PREFIX);
+    let allow = match match_path(raw_path) {
+        Some((endpoint, _)) => method_of(endpoint),
+        None => method.clone(),
+    };
+    let allow = [(ALLOW, allow.to_string())];
     match (path_matched, idcloud) {
         (true, true) => (
-            [(ALLOW, "POST")],
+            allow,
             replies::idcloud_error(StatusCode::METHOD_NOT_ALLOWED, 12, "Method Not Allowed"),
         )
             .into_response(),
         (true, false) => (
-            [(ALLOW, "POST")],
+            allow,
             replies::plain_text(StatusCode::METHOD_NOT_ALLOWED, "Method Not Allowed"),
         )
             .into_response(),
@@ -268,7 +312,19 @@ mod tests {
             ("/client/v1/process/a/b/document", None),
             ("/client/v1/process/document", None),
             ("/client/v1/process/abc/document/", None),
-            ("/processes/v1/", None),
+            (
+                "/processes/v1/",
+                Some((EmulatedEndpoint::GetDocumentProcess, Some(""))),
+            ),
+            (
+                "/processes/v1/p-1",
+                Some((EmulatedEndpoint::GetDocumentProcess, Some("p-1"))),
+            ),
+            ("/processes/v1/p/x", None),
+            (
+                "/documents/v1",
+                Some((EmulatedEndpoint::ListReusableDocuments, None)),
+            ),
             ("/oauth2/token", Some((EmulatedEndpoint::Token, None))),
             ("/oauth2/token/", None),
             ("/", None),

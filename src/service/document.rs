@@ -4,17 +4,23 @@ use prost_types::{ListValue, Struct, Value as PbValue, value::Kind};
 use serde_json::{Map, Value};
 use tonic::{Request, Response, Status};
 
-use super::{SharedState, call_upstream};
+use super::{Shared, SharedState, WatchStream, call_upstream, watch};
 use crate::{
-    domain::DocumentKind,
+    domain::{DocumentKind, ProcessId},
     pb::identity_v1::{
         self as pb, CreateDocumentProcessRequest, CreateDocumentProcessResponse,
+        GetDocumentProcessRequest, GetDocumentProcessResponse, ListReusableDocumentsRequest,
+        ListReusableDocumentsResponse, WatchDocumentProcessRequest, WatchDocumentProcessResponse,
         document_service_server::DocumentService,
     },
     status::{CallContext, FacadeError},
-    upstream::{Api, Capture, CapturedDocument, DocumentProcess, Endpoint},
+    upstream::{Api, Capture, CapturedDocument, DocumentProcess, Endpoint, ReusableDocument},
     validation,
 };
+
+/// The vendor's final statuses: finished with success, canceled, finished
+/// with failure (`more-endpoints.md`).
+const FINAL_STATUSES: [i32; 3] = [3, 4, 5];
 
 /// Serves `DocumentService`.
 #[derive(Debug, Clone)]
@@ -55,6 +61,73 @@ impl DocumentHandler {
         .await?;
         Ok(to_response(process))
     }
+
+    async fn list(
+        &self,
+        request: Request<ListReusableDocumentsRequest>,
+    ) -> Result<ListReusableDocumentsResponse, FacadeError> {
+        let deadline = self.shared.admit(request.metadata(), Api::Id)?;
+        let call = validation::list_reusable_documents(request.get_ref())?;
+        let (upstream, call) = (&self.shared.upstream, &call);
+        let documents = call_upstream(
+            &self.shared,
+            request.metadata(),
+            Endpoint::ListReusableDocuments,
+            CallContext::default(),
+            deadline,
+            |credentials, budget| async move {
+                upstream
+                    .list_reusable_documents(&credentials, call, budget)
+                    .await
+            },
+        )
+        .await?;
+        Ok(ListReusableDocumentsResponse {
+            documents: documents.into_iter().map(to_reusable).collect(),
+        })
+    }
+
+    async fn get(
+        &self,
+        request: Request<GetDocumentProcessRequest>,
+    ) -> Result<GetDocumentProcessResponse, FacadeError> {
+        let deadline = self.shared.admit(request.metadata(), Api::Id)?;
+        let process_id = validation::document_process_id(&request.get_ref().process_id)?;
+        let process = read_process(&self.shared, request.metadata(), &process_id, deadline).await?;
+        let (id, status, document) = to_parts(process);
+        Ok(GetDocumentProcessResponse {
+            id,
+            status,
+            document,
+        })
+    }
+}
+
+/// One read of a document process, as GetDocumentProcess and each step of
+/// WatchDocumentProcess make it.
+async fn read_process(
+    shared: &Shared,
+    metadata: &tonic::metadata::MetadataMap,
+    process_id: &ProcessId,
+    deadline: tokio::time::Instant,
+) -> Result<DocumentProcess, FacadeError> {
+    let upstream = &shared.upstream;
+    call_upstream(
+        shared,
+        metadata,
+        Endpoint::GetDocumentProcess,
+        CallContext {
+            resource_name: Some(process_id.to_string()),
+            ..CallContext::default()
+        },
+        deadline,
+        |credentials, budget| async move {
+            upstream
+                .get_document_process(&credentials, process_id, budget)
+                .await
+        },
+    )
+    .await
 }
 
 #[tonic::async_trait]
@@ -68,23 +141,103 @@ impl DocumentService for DocumentHandler {
             .begin("CreateDocumentProcess", request.metadata());
         scope.finish(self.create(request).await)
     }
-}
 
-fn to_response(process: DocumentProcess) -> CreateDocumentProcessResponse {
-    CreateDocumentProcessResponse {
-        id: process.id,
-        // Proto3 enums are open: an unnamed vendor number travels as is.
-        status: process
-            .status
-            .and_then(|s| i32::try_from(s).ok())
-            .unwrap_or(pb::ProcessStatus::Unspecified as i32),
-        document: process.document.map(to_document),
+    async fn list_reusable_documents(
+        &self,
+        request: Request<ListReusableDocumentsRequest>,
+    ) -> Result<Response<ListReusableDocumentsResponse>, Status> {
+        let scope = self
+            .shared
+            .begin("ListReusableDocuments", request.metadata());
+        scope.finish(self.list(request).await)
+    }
+
+    async fn get_document_process(
+        &self,
+        request: Request<GetDocumentProcessRequest>,
+    ) -> Result<Response<GetDocumentProcessResponse>, Status> {
+        let scope = self.shared.begin("GetDocumentProcess", request.metadata());
+        scope.finish(self.get(request).await)
+    }
+
+    type WatchDocumentProcessStream = WatchStream<WatchDocumentProcessResponse>;
+
+    async fn watch_document_process(
+        &self,
+        request: Request<WatchDocumentProcessRequest>,
+    ) -> Result<Response<Self::WatchDocumentProcessStream>, Status> {
+        let scope = self
+            .shared
+            .begin("WatchDocumentProcess", request.metadata());
+        let shared = self.shared.clone();
+        // Refusals come before the stream starts, as a unary call's would.
+        let deadline = shared
+            .admit_within(request.metadata(), Api::Id, shared.watch.timeout)
+            .map_err(|error| scope.close_with(&error.into()))?;
+        let process_id = validation::document_process_id(&request.get_ref().process_id)
+            .map_err(|error| scope.close_with(&error.into()))?;
+        let metadata = request.metadata().clone();
+        let response = scope.respond(());
+        let settings = shared.watch;
+        let read = move || {
+            let (shared, metadata, process_id) =
+                (shared.clone(), metadata.clone(), process_id.clone());
+            async move {
+                let process = read_process(&shared, &metadata, &process_id, deadline).await?;
+                let (id, status, document) = to_parts(process);
+                Ok(WatchDocumentProcessResponse {
+                    id,
+                    status,
+                    document,
+                })
+            }
+        };
+        let stream = watch::spawn(scope, deadline, settings, read, |state| {
+            FINAL_STATUSES.contains(&state.status)
+        });
+        let (metadata, (), extensions) = response.into_parts();
+        Ok(Response::from_parts(metadata, stream, extensions))
     }
 }
 
+fn to_response(process: DocumentProcess) -> CreateDocumentProcessResponse {
+    let (id, status, document) = to_parts(process);
+    CreateDocumentProcessResponse {
+        id,
+        status,
+        document,
+    }
+}
+
+/// The fields every document-process message shares: id, status, document.
+fn to_parts(process: DocumentProcess) -> (String, i32, Option<pb::Document>) {
+    (
+        process.id,
+        // Proto3 enums are open: an unnamed vendor number travels as is.
+        process
+            .status
+            .and_then(|s| i32::try_from(s).ok())
+            .unwrap_or(pb::ProcessStatus::Unspecified as i32),
+        process.document.map(to_document),
+    )
+}
+
+fn to_reusable(document: ReusableDocument) -> pb::ReusableDocument {
+    pb::ReusableDocument {
+        id: document.id,
+        r#type: document_type(&document.type_name) as i32,
+        type_name: document.type_name,
+    }
+}
+
+/// The contract's type for a vendor type name, UNSPECIFIED when unknown.
+fn document_type(type_name: &str) -> pb::DocumentType {
+    DocumentKind::from_upstream(type_name)
+        .map_or(pb::DocumentType::Unspecified, pb::DocumentType::from)
+}
+
 fn to_document(document: CapturedDocument) -> pb::Document {
-    let kind = DocumentKind::from_upstream(&document.type_name)
-        .map_or(pb::DocumentType::Unspecified, pb::DocumentType::from);
+    let kind = document_type(&document.type_name);
     pb::Document {
         id: document.id,
         r#type: kind as i32,

@@ -7,6 +7,7 @@ mod deadline;
 mod document;
 mod process;
 mod request_id;
+mod watch;
 
 use std::{sync::Arc, time::Instant};
 
@@ -19,6 +20,7 @@ use tonic::{
     Code, Response, Status,
     metadata::{MetadataMap, MetadataValue},
 };
+pub use watch::{WatchSettings, WatchStream};
 
 use crate::{
     credentials::{CredentialSource, CredentialsError, Origin},
@@ -43,6 +45,8 @@ pub struct Shared {
     pub rate_limiter: Option<RateLimiter>,
     /// Per-family upstream health, fed by every call's outcome.
     pub upstream_health: UpstreamHealth,
+    /// How watches pace their reads.
+    pub watch: WatchSettings,
     pub metrics: Arc<Metrics>,
 }
 
@@ -101,8 +105,8 @@ where
             tokio::time::sleep(RECONNECT_PAUSE).await;
             continue;
         }
-        let facade_token_rejected = resolved.origin == Origin::Facade
-            && refuses_access_token(endpoint, &error, context.reusing_document);
+        let facade_token_rejected =
+            resolved.origin == Origin::Facade && refuses_access_token(endpoint, &error, &context);
         if facade_token_rejected && !retried {
             tracing::warn!(
                 route = endpoint.route(),
@@ -149,12 +153,13 @@ fn record_upstream<T>(
 
 /// The bookkeeping of one call: its request id, the in-flight gauge, the
 /// latency, and, at the end, one log line, the metrics, the span's status
-/// and the `x-request-id` response metadata.
-pub(crate) struct CallScope<'a> {
+/// and the `x-request-id` response metadata. Owned, so that a streaming
+/// call's task can carry it to the stream's end.
+pub(crate) struct CallScope {
     method: &'static str,
     request_id: RequestId,
     started: Instant,
-    metrics: &'a Metrics,
+    metrics: Arc<Metrics>,
     _in_flight: InFlight,
 }
 
@@ -166,74 +171,111 @@ impl Shared {
         metadata: &MetadataMap,
         api: Api,
     ) -> Result<Deadline, CredentialsError> {
-        let deadline = Deadline::now() + call_budget(metadata, self.upstream_timeout);
+        self.admit_within(metadata, api, self.upstream_timeout)
+    }
+
+    /// As [`Self::admit`], with `default_budget` when the caller set no
+    /// deadline (a watch's is longer than one upstream call's).
+    pub(crate) fn admit_within(
+        &self,
+        metadata: &MetadataMap,
+        api: Api,
+        default_budget: std::time::Duration,
+    ) -> Result<Deadline, CredentialsError> {
+        let deadline = Deadline::now() + call_budget(metadata, default_budget);
         self.credentials.precheck(metadata, api)?;
         Ok(deadline)
     }
 
-    pub(crate) fn begin(&self, method: &'static str, metadata: &MetadataMap) -> CallScope<'_> {
+    pub(crate) fn begin(&self, method: &'static str, metadata: &MetadataMap) -> CallScope {
         let request_id = RequestId::from_metadata(metadata);
         tracing::Span::current().record("unico.request_id", request_id.as_str());
         CallScope {
             method,
             request_id,
             started: Instant::now(),
-            metrics: &self.metrics,
+            metrics: self.metrics.clone(),
             _in_flight: self.metrics.start_rpc(method),
         }
     }
 }
 
-impl CallScope<'_> {
+impl CallScope {
+    /// Ends a unary call: its answer, with `x-request-id`.
     pub(crate) fn finish<T>(self, outcome: Result<T, FacadeError>) -> Result<Response<T>, Status> {
+        match outcome {
+            Ok(message) => {
+                self.close_ok();
+                Ok(self.respond(message))
+            }
+            Err(error) => Err(self.close_with(&error)),
+        }
+    }
+
+    /// The response headers of a call that answers before it ends (a
+    /// stream): `x-request-id` now, the bookkeeping at [`Self::close`].
+    pub(crate) fn respond<T>(&self, message: T) -> Response<T> {
+        let mut response = Response::new(message);
+        if let Ok(id) = MetadataValue::try_from(self.request_id.as_str()) {
+            response.metadata_mut().insert(REQUEST_ID_KEY, id);
+        }
+        response
+    }
+
+    /// Records a successful end: log line, metrics, span.
+    pub(crate) fn close_ok(&self) {
+        self.close_without_status(Code::Ok);
+    }
+
+    /// Records the end of a call whose caller went away first: nobody
+    /// reads a status, but the call is counted and logged.
+    pub(crate) fn close_cancelled(&self) {
+        self.close_without_status(Code::Cancelled);
+    }
+
+    fn close_without_status(&self, code: Code) {
+        let latency = self.started.elapsed();
+        self.metrics.finish_rpc(self.method, code, latency);
+        tracing::Span::current().record("rpc.grpc.status_code", code as i64);
+        tracing::info!(
+            rpc.method = self.method,
+            grpc.code = code_name(code),
+            latency_ms = latency.as_secs_f64() * 1000.0,
+            request_id = self.request_id.as_str(),
+            "call finished"
+        );
+    }
+
+    /// Records a failed end (log line, metrics, span) and returns the
+    /// caller's status.
+    pub(crate) fn close_with(&self, error: &FacadeError) -> Status {
         let latency = self.started.elapsed();
         let latency_ms = latency.as_secs_f64() * 1000.0;
         let span = tracing::Span::current();
-        let id_value = MetadataValue::try_from(self.request_id.as_str()).ok();
-        match outcome {
-            Ok(message) => {
-                self.metrics.finish_rpc(self.method, Code::Ok, latency);
-                span.record("rpc.grpc.status_code", 0);
-                tracing::info!(
-                    rpc.method = self.method,
-                    grpc.code = "OK",
-                    latency_ms,
-                    request_id = self.request_id.as_str(),
-                    "call finished"
-                );
-                let mut response = Response::new(message);
-                if let Some(id) = id_value {
-                    response.metadata_mut().insert(REQUEST_ID_KEY, id);
-                }
-                Ok(response)
-            }
-            Err(error) => {
-                let (mut status, summary) = to_status(&error, Some(self.request_id.as_str()));
-                self.metrics.finish_rpc(self.method, summary.code, latency);
-                if summary.local {
-                    self.metrics.local_rejection(summary.reason);
-                }
-                span.record("rpc.grpc.status_code", summary.code as i64);
-                span.record("error.type", summary.reason);
-                if is_server_error(summary.code) {
-                    span.record("otel.status_code", "ERROR");
-                }
-                tracing::info!(
-                    rpc.method = self.method,
-                    grpc.code = code_name(summary.code),
-                    reason = summary.reason,
-                    upstream.http_status = summary.upstream_http_status,
-                    upstream.code = summary.upstream_code.as_deref(),
-                    latency_ms,
-                    request_id = self.request_id.as_str(),
-                    "call finished"
-                );
-                if let Some(id) = id_value {
-                    status.metadata_mut().insert(REQUEST_ID_KEY, id);
-                }
-                Err(status)
-            }
+        let (mut status, summary) = to_status(error, Some(self.request_id.as_str()));
+        self.metrics.finish_rpc(self.method, summary.code, latency);
+        if summary.local {
+            self.metrics.local_rejection(summary.reason);
         }
+        span.record("rpc.grpc.status_code", summary.code as i64);
+        span.record("error.type", summary.reason);
+        if is_server_error(summary.code) {
+            span.record("otel.status_code", "ERROR");
+        }
+        tracing::info!(
+            rpc.method = self.method,
+            grpc.code = code_name(summary.code),
+            reason = summary.reason,
+            upstream.http_status = summary.upstream_http_status,
+            upstream.code = summary.upstream_code.as_deref(),
+            latency_ms,
+            request_id = self.request_id.as_str(),
+            "call finished"
+        );
+        if let Ok(id) = MetadataValue::try_from(self.request_id.as_str()) {
+            status.metadata_mut().insert(REQUEST_ID_KEY, id);
+        }
+        status
     }
 }
 
@@ -266,6 +308,7 @@ mod tests {
             image_limits: ImageLimits::default(),
             rate_limiter: None,
             upstream_health: UpstreamHealth::new(tonic_health::server::HealthReporter::new()).await,
+            watch: WatchSettings::default(),
             metrics: Arc::new(Metrics::new()),
         }
     }

@@ -26,37 +26,46 @@ use crate::{
 /// Where the reference pages document no code for a condition the facade
 /// checks, the closest documented one is used (marked "assumed").
 #[rustfmt::skip]
-pub const LOCAL_RULES: &[(Rule, &str, Api, i64)] = &[
+pub const LOCAL_RULES: &[(Rule, &str, Api, Option<i64>)] = &[
     // SetProcessDocument: the IDCloud API answers 3 for every field problem.
-    (Rule::ProcessIdMissing, "PROCESS_ID_INVALID", IdCloud, 3),
-    (Rule::ProcessIdMalformed, "PROCESS_ID_INVALID", IdCloud, 3),
-    (Rule::ProcessIdTooLong, "PROCESS_ID_TOO_LONG", IdCloud, 3),
-    (Rule::DuiTypeMissing, "DUI_TYPE_REQUIRED", IdCloud, 3),
-    (Rule::DuiTypeUnknown, "DUI_TYPE_INVALID", IdCloud, 3),
-    (Rule::DuiTypeNotAccepted, "DUI_TYPE_NOT_ACCEPTED", IdCloud, 3),
-    (Rule::DuiValueMissing, "DUI_VALUE_REQUIRED", IdCloud, 3),
-    (Rule::DuiValueTooLong, "DUI_VALUE_TOO_LONG", IdCloud, 3),
-    (Rule::DuiValueFormatted, "DUI_VALUE_FORMATTED", IdCloud, 3),
+    (Rule::ProcessIdMissing, "PROCESS_ID_INVALID", IdCloud, Some(3)),
+    (Rule::ProcessIdMalformed, "PROCESS_ID_INVALID", IdCloud, Some(3)),
+    (Rule::ProcessIdTooLong, "PROCESS_ID_TOO_LONG", IdCloud, Some(3)),
+    (Rule::DuiTypeMissing, "DUI_TYPE_REQUIRED", IdCloud, Some(3)),
+    (Rule::DuiTypeUnknown, "DUI_TYPE_INVALID", IdCloud, Some(3)),
+    (Rule::DuiTypeNotAccepted, "DUI_TYPE_NOT_ACCEPTED", IdCloud, Some(3)),
+    (Rule::DuiValueMissing, "DUI_VALUE_REQUIRED", IdCloud, Some(3)),
+    (Rule::DuiValueTooLong, "DUI_VALUE_TOO_LONG", IdCloud, Some(3)),
+    (Rule::DuiValueFormatted, "DUI_VALUE_FORMATTED", IdCloud, Some(3)),
     // CreateDocumentProcess: the ID API's five-digit codes.
-    (Rule::SubjectMissing, "SUBJECT_REQUIRED", Id, 20004),
-    (Rule::SubjectDuiTypeMissing, "SUBJECT_DUI_TYPE_INVALID", Id, 20507), // assumed
-    (Rule::SubjectCodeMissing, "SUBJECT_CODE_REQUIRED", Id, 20005),
-    (Rule::SubjectCodeInvalid, "SUBJECT_CODE_INVALID", Id, 20507),
-    (Rule::SubjectNameInvalid, "SUBJECT_NAME_INVALID", Id, 20509),
-    (Rule::SubjectGenderInvalid, "SUBJECT_GENDER_INVALID", Id, 20508),
-    (Rule::SubjectBirthDateInvalid, "SUBJECT_BIRTH_DATE_INVALID", Id, 20019),
-    (Rule::SubjectEmailInvalid, "SUBJECT_EMAIL_INVALID", Id, 20008),
-    (Rule::SubjectPhoneInvalid, "SUBJECT_PHONE_INVALID", Id, 20021),
-    (Rule::DocumentMissing, "DOCUMENT_REQUIRED", Id, 99988),
-    (Rule::PurposeInvalid, "DOCUMENT_PURPOSE_INVALID", Id, 20067),
-    (Rule::AuthProcessIdInvalid, "AUTH_PROCESS_ID_INVALID", Id, 20066),
-    (Rule::CaptureMissing, "DOCUMENT_CAPTURE_MISSING", Id, 20068),
-    (Rule::TooManyFiles, "TOO_MANY_FILES", Id, 99989), // assumed
-    (Rule::ImageMissing, "IMAGE_MISSING", Id, 20009),
-    (Rule::ImageTooLarge, "IMAGE_TOO_LARGE", Id, 20506),
-    (Rule::ImageFormatUnsupported, "IMAGE_FORMAT_UNSUPPORTED", Id, 20505),
-    (Rule::ImageUndecodable, "IMAGE_INVALID", Id, 20900),
-    (Rule::ImageResolutionTooLow, "IMAGE_RESOLUTION_TOO_LOW", Id, 20807),
+    (Rule::SubjectMissing, "SUBJECT_REQUIRED", Id, Some(20004)),
+    (Rule::SubjectDuiTypeMissing, "SUBJECT_DUI_TYPE_INVALID", Id, Some(20507)), // assumed
+    (Rule::SubjectCodeMissing, "SUBJECT_CODE_REQUIRED", Id, Some(20005)),
+    (Rule::SubjectCodeInvalid, "SUBJECT_CODE_INVALID", Id, Some(20507)),
+    (Rule::SubjectNameInvalid, "SUBJECT_NAME_INVALID", Id, Some(20509)),
+    (Rule::SubjectGenderInvalid, "SUBJECT_GENDER_INVALID", Id, Some(20508)),
+    (Rule::SubjectBirthDateInvalid, "SUBJECT_BIRTH_DATE_INVALID", Id, Some(20019)),
+    (Rule::SubjectEmailInvalid, "SUBJECT_EMAIL_INVALID", Id, Some(20008)),
+    (Rule::SubjectPhoneInvalid, "SUBJECT_PHONE_INVALID", Id, Some(20021)),
+    (Rule::DocumentMissing, "DOCUMENT_REQUIRED", Id, Some(99988)),
+    (Rule::PurposeInvalid, "DOCUMENT_PURPOSE_INVALID", Id, Some(20067)),
+    (Rule::AuthProcessIdInvalid, "AUTH_PROCESS_ID_INVALID", Id, Some(20066)),
+    (Rule::CaptureMissing, "DOCUMENT_CAPTURE_MISSING", Id, Some(20068)),
+    (Rule::TooManyFiles, "TOO_MANY_FILES", Id, Some(99989)), // assumed
+    (Rule::ImageMissing, "IMAGE_MISSING", Id, Some(20009)),
+    (Rule::ImageTooLarge, "IMAGE_TOO_LARGE", Id, Some(20506)),
+    (Rule::ImageFormatUnsupported, "IMAGE_FORMAT_UNSUPPORTED", Id, Some(20505)),
+    (Rule::ImageUndecodable, "IMAGE_INVALID", Id, Some(20900)),
+    (Rule::ImageResolutionTooLow, "IMAGE_RESOLUTION_TOO_LOW", Id, Some(20807)),
+    // The ID API's reads (`more-endpoints.md`): the page documents a 400
+    // for these, without a code.
+    (Rule::ReusableCodeMissing, "CODE_REQUIRED", Id, None),
+    (Rule::ReusableCodeFormatted, "CODE_FORMATTED", Id, None),
+    (Rule::DocumentTypeMissing, "DOCUMENT_TYPE_REQUIRED", Id, None),
+    (Rule::DocumentTypeUnknown, "DOCUMENT_TYPE_INVALID", Id, None),
+    (Rule::DocumentProcessIdMissing, "PROCESS_ID_INVALID", Id, None),
+    (Rule::DocumentProcessIdMalformed, "PROCESS_ID_INVALID", Id, None),
+    (Rule::DocumentProcessIdTooLong, "PROCESS_ID_TOO_LONG", Id, None),
 ];
 
 /// RESOURCE_EXHAUSTED for a limit of the facade's own.
@@ -82,7 +91,7 @@ pub(super) fn facade_limit(
 /// violation in one BadRequest.
 pub(super) fn local(invalid: &InvalidRequest) -> Mapped {
     let mut details = ErrorDetails::new();
-    let rows: Vec<(&'static str, Api, i64)> = invalid
+    let rows: Vec<(&'static str, Api, Option<i64>)> = invalid
         .violations
         .iter()
         .map(|v| local_rule(v.rule))
@@ -104,7 +113,7 @@ pub(super) fn local(invalid: &InvalidRequest) -> Mapped {
     let (reason, api, upstream_code) =
         rows.first()
             .copied()
-            .unwrap_or(("INVALID_REQUEST", IdCloud, 3));
+            .unwrap_or(("INVALID_REQUEST", IdCloud, None));
     if let Some(message) = pt_br_message(api, upstream_code, reason) {
         details.set_localized_message("pt-BR", message);
     }
@@ -115,24 +124,25 @@ pub(super) fn local(invalid: &InvalidRequest) -> Mapped {
     };
     Mapped {
         message,
-        upstream_code: Some(upstream_code.to_string()),
+        upstream_code: upstream_code.map(|code| code.to_string()),
         details,
         ..Mapped::new(InvalidArgument, reason, Origin::Facade)
     }
 }
 
-fn local_rule(rule: Rule) -> (&'static str, Api, i64) {
+fn local_rule(rule: Rule) -> (&'static str, Api, Option<i64>) {
     LOCAL_RULES
         .iter()
         .find(|(r, ..)| *r == rule)
         .map(|(_, reason, api, code)| (*reason, *api, *code))
-        .unwrap_or(("INVALID_REQUEST", IdCloud, 3))
+        .unwrap_or(("INVALID_REQUEST", IdCloud, None))
 }
 
 /// The vendor's documented Portuguese message for the same condition, if it
 /// has one (only where the local reason is the vendor row's: a message about
 /// another field would mislead).
-fn pt_br_message(api: Api, code: i64, reason: &str) -> Option<&'static str> {
+fn pt_br_message(api: Api, code: Option<i64>, reason: &str) -> Option<&'static str> {
+    let code = code?;
     VENDOR_ROWS
         .iter()
         .find(|r| r.api == Some(api) && r.key == Key::Code(code) && r.reason == reason)

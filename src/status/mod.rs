@@ -64,6 +64,9 @@ pub enum FacadeError {
     /// The outgoing rate limit would make the call wait past its deadline.
     #[error("the upstream rate limit would delay the call by {wait:?}")]
     UpstreamRateLimited { wait: Duration },
+    /// A watch reached its deadline before the resource's state was final.
+    #[error("not final by the deadline")]
+    NotFinalByDeadline,
     #[error("{endpoint:?}: {error}")]
     Upstream {
         endpoint: Endpoint,
@@ -164,7 +167,7 @@ pub fn to_status(error: &FacadeError, request_id: Option<&str>) -> (Status, Summ
     let summary = Summary {
         code: mapped.code,
         reason: mapped.reason,
-        local: mapped.origin == Origin::Facade,
+        local: is_refusal(error),
         upstream_http_status: mapped.upstream_http_status,
         upstream_code: mapped.upstream_code.clone(),
     };
@@ -193,6 +196,19 @@ pub fn to_status(error: &FacadeError, request_id: Option<&str>) -> (Status, Summ
     (Status::with_error_details(code, message, details), summary)
 }
 
+/// Whether the facade refused the call itself (counted as a local
+/// rejection), rather than ending it for another reason.
+fn is_refusal(error: &FacadeError) -> bool {
+    match error {
+        FacadeError::InvalidRequest(_)
+        | FacadeError::Credentials(_)
+        | FacadeError::RequestTooLarge { .. }
+        | FacadeError::Overloaded { .. }
+        | FacadeError::UpstreamRateLimited { .. } => true,
+        FacadeError::NotFinalByDeadline | FacadeError::Upstream { .. } => false,
+    }
+}
+
 fn map(error: &FacadeError) -> Mapped {
     match error {
         FacadeError::InvalidRequest(invalid) => local::local(invalid),
@@ -218,6 +234,14 @@ fn map(error: &FacadeError) -> Mapped {
             ("waitMillis", wait.as_millis() as usize),
             Some(*wait),
         ),
+        // Not a failure of the facade or the vendor: the state was simply
+        // not final in time. The caller watches again or reads later.
+        FacadeError::NotFinalByDeadline => Mapped {
+            message:
+                "the process was not final before the call's deadline; watch again or read it later"
+                    .to_owned(),
+            ..Mapped::new(Code::DeadlineExceeded, "PROCESS_NOT_FINAL", Origin::Facade)
+        },
         FacadeError::Upstream {
             endpoint,
             context,
@@ -293,7 +317,7 @@ mod tests {
         {
             let Some(row) = VENDOR_ROWS
                 .iter()
-                .find(|r| r.api == Some(*api) && r.key == Key::Code(*code))
+                .find(|r| r.api == Some(*api) && Some(r.key) == code.map(Key::Code))
             else {
                 continue;
             };
@@ -322,12 +346,17 @@ mod tests {
 
     #[test]
     fn a_code_is_mapped_by_its_code_whatever_the_status() {
-        let row = find_row(Api::Id, &vendor(500, Some(20507), None), false).unwrap();
+        let row = find_row(
+            Api::Id,
+            &vendor(500, Some(20507), None),
+            &CallContext::default(),
+        )
+        .unwrap();
         assert_eq!(row.reason, "SUBJECT_CODE_INVALID");
         let row = find_row(
             Api::IdCloud,
             &vendor(200, Some(9), Some("process expired")),
-            false,
+            &CallContext::default(),
         )
         .unwrap();
         assert_eq!(row.reason, "PROCESS_EXPIRED");
@@ -337,11 +366,13 @@ mod tests {
     fn a_structure_error_on_a_reuse_is_the_callers_document_id() {
         let answer = vendor(400, Some(99989), Some("The document is invalid."));
         assert_eq!(
-            find_row(Api::Id, &answer, true).unwrap().reason,
+            find_row(Api::Id, &answer, &reusing()).unwrap().reason,
             "DOCUMENT_ID_INVALID"
         );
         assert_eq!(
-            find_row(Api::Id, &answer, false).unwrap().reason,
+            find_row(Api::Id, &answer, &CallContext::default())
+                .unwrap()
+                .reason,
             "UPSTREAM_REJECTED_FACADE_REQUEST"
         );
     }
@@ -352,24 +383,39 @@ mod tests {
         let row = find_row(
             Api::Id,
             &vendor(400, Some(3), Some("process expired")),
-            false,
+            &CallContext::default(),
         )
         .unwrap();
         assert_eq!(row.reason, "UPSTREAM_INVALID_ARGUMENT");
         assert_eq!(row.key, Key::Status(400));
         assert!(
-            find_row(Api::IdCloud, &vendor(400, Some(20507), None), false)
-                .unwrap()
-                .key
-                == Key::Status(400)
+            find_row(
+                Api::IdCloud,
+                &vendor(400, Some(20507), None),
+                &CallContext::default()
+            )
+            .unwrap()
+            .key == Key::Status(400)
         );
     }
 
     #[test]
     fn unknown_code_falls_back_on_the_status_and_unknown_status_on_unknown() {
-        let row = find_row(Api::IdCloud, &vendor(503, Some(77), None), false).unwrap();
+        let row = find_row(
+            Api::IdCloud,
+            &vendor(503, Some(77), None),
+            &CallContext::default(),
+        )
+        .unwrap();
         assert_eq!(row.code, Unavailable);
-        assert!(find_row(Api::IdCloud, &vendor(418, None, None), false).is_none());
+        assert!(
+            find_row(
+                Api::IdCloud,
+                &vendor(418, None, None),
+                &CallContext::default()
+            )
+            .is_none()
+        );
         let status: Status = FacadeError::Upstream {
             endpoint: Endpoint::SetProcessDocument,
             origin: credentials::Origin::Caller,
@@ -398,6 +444,43 @@ mod tests {
         }
     }
 
+    fn reusing() -> CallContext {
+        CallContext {
+            reusing_document: true,
+            ..CallContext::default()
+        }
+    }
+
+    #[test]
+    fn a_404_or_410_is_the_process_only_on_a_read_by_id() {
+        let read = CallContext {
+            resource_name: Some("p-1".into()),
+            ..CallContext::default()
+        };
+        let gone = vendor(410, None, None);
+        assert_eq!(
+            find_row(Api::Id, &gone, &read).unwrap().reason,
+            "PROCESS_GONE"
+        );
+        assert_eq!(
+            find_row(Api::Id, &vendor(404, None, None), &read)
+                .unwrap()
+                .reason,
+            "PROCESS_NOT_FOUND"
+        );
+        let create = CallContext::default();
+        assert_eq!(
+            find_row(Api::Id, &gone, &create).unwrap().reason,
+            "UPSTREAM_GONE"
+        );
+        assert_eq!(
+            find_row(Api::Id, &vendor(404, None, None), &create)
+                .unwrap()
+                .reason,
+            "UPSTREAM_NOT_FOUND"
+        );
+    }
+
     fn facade_call(endpoint: Endpoint, answer: VendorError) -> (FacadeError, UpstreamError) {
         let error = FacadeError::Upstream {
             endpoint,
@@ -420,7 +503,7 @@ mod tests {
         assert!(!refuses_access_token(
             Endpoint::SetProcessDocument,
             &upstream,
-            false
+            &CallContext::default()
         ));
         let (status, summary) = to_status(&error, None);
         assert_eq!(status.code(), InvalidArgument);
@@ -435,7 +518,7 @@ mod tests {
         assert!(refuses_access_token(
             Endpoint::SetProcessDocument,
             &upstream,
-            false
+            &CallContext::default()
         ));
         let (status, summary) = to_status(&error, None);
         assert_eq!(status.code(), Internal);
@@ -450,7 +533,7 @@ mod tests {
         assert!(refuses_access_token(
             Endpoint::CreateDocumentProcess,
             &upstream,
-            false
+            &CallContext::default()
         ));
         let (error, upstream) = facade_call(
             Endpoint::CreateDocumentProcess,
@@ -459,7 +542,7 @@ mod tests {
         assert!(!refuses_access_token(
             Endpoint::CreateDocumentProcess,
             &upstream,
-            false
+            &CallContext::default()
         ));
         assert_eq!(
             to_status(&error, None).1.reason,

@@ -32,6 +32,7 @@ const OTHER_REASONS: &[(&str, Code)] = &[
     ("SERVICE_ACCOUNT_KEY_UNUSABLE", Code::Internal),
     ("CREDENTIALS_MISSING", Code::Unauthenticated),
     ("CREDENTIALS_MALFORMED", Code::Unauthenticated),
+    ("PROCESS_NOT_FINAL", Code::DeadlineExceeded),
 ];
 
 /// `google.rpc.Code` names as the README spells them.

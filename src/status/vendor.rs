@@ -34,6 +34,9 @@ pub enum Key {
     CodeAndMessage(i64, &'static str),
     Code(i64),
     StatusAndMessage(u16, &'static str),
+    /// The HTTP status, when the call names a resource (a read by id): a
+    /// 404 there is that resource missing, elsewhere a wrong route.
+    StatusOnResource(u16),
     Status(u16),
 }
 
@@ -110,6 +113,7 @@ use Credential::{AccessToken as TOKEN, ApiKey as KEY, Permission as PERM};
 use Detail::{Field, Precondition, Resource, Retry, RetryIfHinted};
 use Key::{
     Code as C, CodeAndMessage as CM, CodeWhenReusing as R, Status as S, StatusAndMessage as SM,
+    StatusOnResource as SR,
 };
 
 const IDC: Option<Api> = Some(IdCloud);
@@ -187,6 +191,12 @@ pub const VENDOR_ROWS: &[VendorRow] = &[
     cred(row(ID, C(30017), PermissionDenied, "ACTION_NOT_PERMITTED", NO, "the credentials do not allow this action"), PERM),
     // ---- ID API: conflicts and failures.
     row(ID, C(20073), AlreadyExists, "PROCESS_ALREADY_EXISTS", Resource("process"), "the process already exists in this tenant"),
+    // ---- ID API: reading a process by id (`more-endpoints.md`, no codes).
+    // 410: ended in error or deleted by retention; it will not come back,
+    // so NOT_FOUND (not FAILED_PRECONDITION: no state change fixes it).
+    row(ID, SR(400), InvalidArgument, "PROCESS_ID_INVALID", Field("process_id"), "the upstream rejected the process id"),
+    row(ID, SR(404), NotFound, "PROCESS_NOT_FOUND", Resource("process"), "the process was not found in this tenant"),
+    row(ID, SR(410), NotFound, "PROCESS_GONE", Resource("process"), "the process ended in error or was deleted by retention"),
     // ---- Both families.
     row(ANY, C(99999), Internal, "UPSTREAM_INTERNAL_ERROR", NO, "the upstream failed internally"),
     // ---- By HTTP status, when no code above matched.
@@ -204,7 +214,13 @@ pub const VENDOR_ROWS: &[VendorRow] = &[
 ];
 
 /// Finds the row for a vendor answer, in the documented precedence.
-pub fn find_row(api: Api, vendor: &VendorError, reusing: bool) -> Option<&'static VendorRow> {
+pub fn find_row(
+    api: Api,
+    vendor: &VendorError,
+    context: &CallContext,
+) -> Option<&'static VendorRow> {
+    let reusing = context.reusing_document;
+    let on_resource = context.resource_name.is_some();
     let number = vendor.code.as_ref().and_then(VendorCode::as_number);
     let message = vendor.message.as_deref().map(str::trim);
     let in_family = |r: &&VendorRow| r.api.is_none_or(|a| a == api);
@@ -220,6 +236,11 @@ pub fn find_row(api: Api, vendor: &VendorError, reusing: bool) -> Option<&'stati
         .or_else(|| {
             rows().find(|r| {
                 matches!(r.key, Key::StatusAndMessage(s, m) if s == vendor.http_status && Some(m) == message)
+            })
+        })
+        .or_else(|| {
+            rows().find(|r| {
+                on_resource && matches!(r.key, Key::StatusOnResource(s) if s == vendor.http_status)
             })
         })
         .or_else(|| rows().find(|r| matches!(r.key, Key::Status(s) if s == vendor.http_status)))
@@ -246,7 +267,7 @@ pub(super) fn vendor_answer(
         upstream_code: vendor.code.as_ref().map(ToString::to_string),
         ..Mapped::new(code, reason, Origin::Upstream)
     };
-    let Some(row) = find_row(endpoint.api(), vendor, context.reusing_document) else {
+    let Some(row) = find_row(endpoint.api(), vendor, context) else {
         // The opaque fallback: say what is known, log enough to add a row.
         tracing::warn!(
             route = endpoint.route(),
@@ -348,9 +369,13 @@ pub fn is_documented_code(code: &VendorCode) -> bool {
 /// Whether this failure is the vendor refusing the access token before it
 /// acted, read from the row the mapping picks: the one question the retry
 /// loop asks.
-pub fn refuses_access_token(endpoint: Endpoint, error: &UpstreamError, reusing: bool) -> bool {
+pub fn refuses_access_token(
+    endpoint: Endpoint,
+    error: &UpstreamError,
+    context: &CallContext,
+) -> bool {
     error
         .vendor()
-        .and_then(|vendor| find_row(endpoint.api(), vendor, reusing))
+        .and_then(|vendor| find_row(endpoint.api(), vendor, context))
         .is_some_and(|row| row.credential == Credential::AccessToken)
 }

@@ -96,15 +96,41 @@ impl UpstreamClient {
         body: Vec<u8>,
         budget: Duration,
     ) -> Result<T, UpstreamError> {
-        let mut headers = HeaderMap::new();
-        headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
-        headers.insert(ACCEPT, HeaderValue::from_static("application/json"));
-        credentials.apply(&mut headers, endpoint.api() == Api::Id);
         let request = self
             .http
             .post(url)
+            .header(CONTENT_TYPE, HeaderValue::from_static("application/json"))
+            .body(body);
+        self.json_exchange(endpoint, request, credentials, budget)
+            .await
+    }
+
+    /// GETs a resource with the call's credentials and decodes a JSON
+    /// answer, all within `budget`.
+    pub(crate) async fn get_json<T: DeserializeOwned>(
+        &self,
+        endpoint: Endpoint,
+        url: Url,
+        credentials: &UpstreamCredentials,
+        budget: Duration,
+    ) -> Result<T, UpstreamError> {
+        let request = self.http.get(url);
+        self.json_exchange(endpoint, request, credentials, budget)
+            .await
+    }
+
+    async fn json_exchange<T: DeserializeOwned>(
+        &self,
+        endpoint: Endpoint,
+        request: reqwest::RequestBuilder,
+        credentials: &UpstreamCredentials,
+        budget: Duration,
+    ) -> Result<T, UpstreamError> {
+        let mut headers = HeaderMap::new();
+        headers.insert(ACCEPT, HeaderValue::from_static("application/json"));
+        credentials.apply(&mut headers, endpoint.api() == Api::Id);
+        let request = request
             .headers(headers)
-            .body(body)
             .build()
             .map_err(classify_send_error)?;
         let caps = BodyCaps {
@@ -195,7 +221,9 @@ impl UpstreamClient {
         if status.is_success() {
             let body = read_capped(response, caps.success)
                 .await
-                .map_err(|source| UpstreamError::ConnectionLost { source })?;
+                .map_err(|source| UpstreamError::ConnectionLost {
+                    source: source.without_url(),
+                })?;
             if body.truncated {
                 return Err(UpstreamError::UnparseableResponse {
                     http_status: status.as_u16(),
@@ -265,7 +293,10 @@ fn error_type(error: &UpstreamError) -> &'static str {
     }
 }
 
+/// Classifies a failed send. The URL is dropped from the error: a query
+/// string may hold personal data (`/documents/v1?code=…`).
 fn classify_send_error(error: reqwest::Error) -> UpstreamError {
+    let error = error.without_url();
     if error.is_builder() {
         UpstreamError::BuildRequest {
             detail: error.to_string(),

@@ -209,7 +209,7 @@ impl Serialize for Base64<'_> {
 /// fields are ignored.
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
-struct CreateDocumentProcessReply {
+pub(super) struct CreateDocumentProcessReply {
     #[serde(default)]
     id: String,
     #[serde(default)]
@@ -236,7 +236,7 @@ struct CapturedDocumentBody {
 }
 
 impl CreateDocumentProcessReply {
-    fn into_domain(self) -> DocumentProcess {
+    pub(super) fn into_domain(self) -> DocumentProcess {
         // The status is an integer on the page; a numeric string is read too.
         let status = match self.status {
             Some(serde_json::Value::Number(n)) => n.as_i64(),

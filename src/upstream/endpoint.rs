@@ -17,13 +17,25 @@ pub enum Api {
 pub enum Endpoint {
     SetProcessDocument,
     CreateDocumentProcess,
+    ListReusableDocuments,
+    GetDocumentProcess,
 }
 
 impl Endpoint {
+    /// Every endpoint, for tables and tests.
+    pub const ALL: [Endpoint; 4] = [
+        Endpoint::SetProcessDocument,
+        Endpoint::CreateDocumentProcess,
+        Endpoint::ListReusableDocuments,
+        Endpoint::GetDocumentProcess,
+    ];
+
     pub fn api(self) -> Api {
         match self {
             Endpoint::SetProcessDocument => Api::IdCloud,
-            Endpoint::CreateDocumentProcess => Api::Id,
+            Endpoint::CreateDocumentProcess
+            | Endpoint::ListReusableDocuments
+            | Endpoint::GetDocumentProcess => Api::Id,
         }
     }
 
@@ -47,6 +59,10 @@ impl Endpoint {
             Endpoint::CreateDocumentProcess => {
                 CallRoute::post("POST /processes/v1", "/processes/v1")
             }
+            Endpoint::ListReusableDocuments => CallRoute::get("GET /documents/v1", "/documents/v1"),
+            Endpoint::GetDocumentProcess => {
+                CallRoute::get("GET /processes/v1/{processId}", "/processes/v1/{processId}")
+            }
         }
     }
 }
@@ -63,6 +79,14 @@ pub(crate) struct CallRoute {
 }
 
 impl CallRoute {
+    pub(crate) const fn get(label: &'static str, template: &'static str) -> Self {
+        Self {
+            method: Method::GET,
+            label,
+            template,
+        }
+    }
+
     pub(crate) const fn post(label: &'static str, template: &'static str) -> Self {
         Self {
             method: Method::POST,

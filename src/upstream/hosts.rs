@@ -3,6 +3,7 @@
 
 use std::fmt;
 
+use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 use reqwest::Url;
 
 /// Which of the vendor's environments the facade talks to.
@@ -131,6 +132,19 @@ fn parse_base(value: &str) -> Result<Url, HostsError> {
     Ok(url)
 }
 
+/// Everything but RFC 3986 unreserved characters is encoded, so that no
+/// process id (`../x`, `a/b`, `?`, `#`, unicode) can change the URL's shape.
+const PATH_SEGMENT: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'.')
+    .remove(b'_')
+    .remove(b'~');
+
+/// A value (a process id) as exactly one percent-encoded path segment.
+pub(crate) fn encode_segment(value: &str) -> String {
+    utf8_percent_encode(value, PATH_SEGMENT).to_string()
+}
+
 /// Appends already-encoded path segments to a base URL, keeping its prefix.
 pub(crate) fn endpoint_url(base: &Url, encoded_path: &str) -> Result<Url, String> {
     let prefix = base.as_str().trim_end_matches('/');
@@ -178,5 +192,21 @@ mod tests {
         assert!(UpstreamHosts::single("ftp://x").is_err());
         assert!(UpstreamHosts::single("not a url").is_err());
         assert!(UpstreamHosts::single("http://h/?a=1").is_err());
+    }
+
+    #[test]
+    fn hostile_ids_stay_one_segment() {
+        let cases = [
+            ("abc-123", "abc-123"),
+            ("../x", "..%2Fx"),
+            ("a/b", "a%2Fb"),
+            ("?q#f", "%3Fq%23f"),
+            ("a b", "a%20b"),
+            ("ção", "%C3%A7%C3%A3o"),
+            ("%2F", "%252F"),
+        ];
+        for (id, expected) in cases {
+            assert_eq!(encode_segment(id), expected);
+        }
     }
 }

@@ -9,7 +9,9 @@ mod credentials;
 mod endpoint;
 mod error;
 pub mod error_body;
+mod get_document_process;
 mod hosts;
+mod list_reusable_documents;
 mod set_process_document;
 mod token;
 
@@ -21,5 +23,6 @@ pub use credentials::{CredentialsFormatError, UpstreamCredentials};
 pub use endpoint::{Api, Endpoint};
 pub use error::{UpstreamError, VendorCode, VendorError};
 pub use hosts::{Environment, HostsError, UpstreamHosts};
+pub use list_reusable_documents::{ListReusableDocuments, ReusableDocument};
 pub use set_process_document::{DocumentOnProcess, ProcessWithDocument, SetProcessDocument};
 pub use token::{AccessToken, TokenError};

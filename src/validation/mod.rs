@@ -5,17 +5,21 @@
 //!
 //! - `process`: SetProcessDocument (IDCloud client API);
 //! - `document`: CreateDocumentProcess (ID API);
+//! - `document_reads`: ListReusableDocuments, Get/WatchDocumentProcess;
 //! - `identifiers`: identifier formats (CPF check digits, CURP, …) and the
 //!   other subject fields;
 //! - `image`: document images, read from their header only.
 
 mod document;
+mod document_reads;
 mod identifiers;
 mod image;
 mod process;
 
 pub use crate::domain::ImageLimits;
+use crate::domain::{PROCESS_ID_MAX_CHARS, ProcessId, ProcessIdError};
 pub use document::{MAX_FILES, create_document_process};
+pub use document_reads::{document_process_id, list_reusable_documents};
 pub use process::{DUI_VALUE_MAX_CHARS, set_process_document};
 
 /// Characters people type to format identifiers (`123.456.789-09`), which
@@ -54,11 +58,18 @@ pub enum Rule {
     ImageFormatUnsupported,
     ImageUndecodable,
     ImageResolutionTooLow,
+    ReusableCodeMissing,
+    ReusableCodeFormatted,
+    DocumentTypeMissing,
+    DocumentTypeUnknown,
+    DocumentProcessIdMissing,
+    DocumentProcessIdTooLong,
+    DocumentProcessIdMalformed,
 }
 
 impl Rule {
     /// Every rule, for tables that must cover them all.
-    pub const ALL: [Rule; 28] = [
+    pub const ALL: [Rule; 35] = [
         Rule::ProcessIdMissing,
         Rule::ProcessIdTooLong,
         Rule::ProcessIdMalformed,
@@ -87,6 +98,13 @@ impl Rule {
         Rule::ImageFormatUnsupported,
         Rule::ImageUndecodable,
         Rule::ImageResolutionTooLow,
+        Rule::ReusableCodeMissing,
+        Rule::ReusableCodeFormatted,
+        Rule::DocumentTypeMissing,
+        Rule::DocumentTypeUnknown,
+        Rule::DocumentProcessIdMissing,
+        Rule::DocumentProcessIdTooLong,
+        Rule::DocumentProcessIdMalformed,
     ];
 }
 
@@ -123,6 +141,26 @@ impl Collector {
             rule,
             description: description.into(),
         });
+    }
+
+    /// A process id as one URL segment, or its violation under `rules`
+    /// (missing, too long, malformed) on the `process_id` field.
+    pub(crate) fn process_id(&mut self, raw: &str, rules: [Rule; 3]) -> Option<ProcessId> {
+        let [missing, too_long, malformed] = rules;
+        let (rule, description) = match ProcessId::parse(raw) {
+            Ok(id) => return Some(id),
+            Err(ProcessIdError::Missing) => (missing, "process_id is required".to_owned()),
+            Err(ProcessIdError::TooLong) => (
+                too_long,
+                format!("process_id must be at most {PROCESS_ID_MAX_CHARS} characters"),
+            ),
+            Err(ProcessIdError::Malformed) => (
+                malformed,
+                "process_id must not contain control characters or be `.` or `..`".to_owned(),
+            ),
+        };
+        self.push("process_id", rule, description);
+        None
     }
 
     pub(crate) fn finish<T>(self, value: Option<T>) -> Result<T, InvalidRequest> {
@@ -169,7 +207,14 @@ mod tests {
                 | Rule::ImageTooLarge
                 | Rule::ImageFormatUnsupported
                 | Rule::ImageUndecodable
-                | Rule::ImageResolutionTooLow => {}
+                | Rule::ImageResolutionTooLow
+                | Rule::ReusableCodeMissing
+                | Rule::ReusableCodeFormatted
+                | Rule::DocumentTypeMissing
+                | Rule::DocumentTypeUnknown
+                | Rule::DocumentProcessIdMissing
+                | Rule::DocumentProcessIdTooLong
+                | Rule::DocumentProcessIdMalformed => {}
             }
         }
         let unique: std::collections::HashSet<Rule> = Rule::ALL.into_iter().collect();

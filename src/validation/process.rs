@@ -3,7 +3,7 @@
 
 use super::{Collector, FORMATTING_SYMBOLS, InvalidRequest, Rule};
 use crate::{
-    domain::{DuiType, PROCESS_ID_MAX_CHARS, Personal, ProcessId, ProcessIdError},
+    domain::{DuiType, Personal},
     pb::identity_v1 as pb,
     upstream::SetProcessDocument,
 };
@@ -19,33 +19,14 @@ pub fn set_process_document(
 ) -> Result<SetProcessDocument, InvalidRequest> {
     let mut errors = Collector::default();
 
-    let process_id = match ProcessId::parse(&request.process_id) {
-        Ok(id) => Some(id),
-        Err(ProcessIdError::Missing) => {
-            errors.push(
-                "process_id",
-                Rule::ProcessIdMissing,
-                "process_id is required",
-            );
-            None
-        }
-        Err(ProcessIdError::TooLong) => {
-            errors.push(
-                "process_id",
-                Rule::ProcessIdTooLong,
-                format!("process_id must be at most {PROCESS_ID_MAX_CHARS} characters"),
-            );
-            None
-        }
-        Err(ProcessIdError::Malformed) => {
-            errors.push(
-                "process_id",
-                Rule::ProcessIdMalformed,
-                "process_id must not contain control characters or be `.` or `..`",
-            );
-            None
-        }
-    };
+    let process_id = errors.process_id(
+        &request.process_id,
+        [
+            Rule::ProcessIdMissing,
+            Rule::ProcessIdTooLong,
+            Rule::ProcessIdMalformed,
+        ],
+    );
 
     let dui_type = match pb::DuiType::try_from(request.dui_type) {
         Ok(pb::DuiType::Unspecified) => {

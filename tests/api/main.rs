@@ -6,6 +6,7 @@ mod create_document_process;
 mod create_document_process_errors;
 mod create_document_process_validation;
 mod credentials;
+mod document_flow;
 mod facade_credentials;
 mod health_and_reflection;
 mod health_subcommand;
