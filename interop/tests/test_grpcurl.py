@@ -179,3 +179,57 @@ def test_health_check(server):
                   "grpc.health.v1.Health/Check"])
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout) == {"status": "SERVING"}
+
+
+def test_the_document_flow_list_create_watch_from_grpcurl(server):
+    """The three-call flow with no REST call by the client: list the reusable documents,
+    capture (the emulator's auth-async-capture answers 'processing'), watch until final."""
+    listed = invoke(
+        server,
+        f"{DOCUMENT}/ListReusableDocuments",
+        {"code": CPF, "document_type": "DOCUMENT_TYPE_CNH"},
+        DOC_AUTH,
+    )
+    assert listed.returncode == 0, listed.stderr
+    documents = json.loads(listed.stdout)["documents"]
+    assert {"id": SEEDED_DOCUMENT, "type": "DOCUMENT_TYPE_CNH",
+            "typeName": "unico.moja.dictionary.br.cnh.v2.Cnh"} in documents
+
+    capture = {
+        "subject": {"dui_type": "DUI_TYPE_BR_CPF", "code": CPF},
+        "document": {
+            "purpose": "PURPOSE_ONBOARDING",
+            "auth_process_id": "auth-async-capture",
+            "new_capture": {"files": [{"data": base64.b64encode(png()).decode()}]},
+        },
+    }
+    created = invoke(server, CREATE_DOCUMENT_PROCESS, capture, DOC_AUTH)
+    assert created.returncode == 0, created.stderr
+    process = json.loads(created.stdout)
+    assert process["status"] == "PROCESS_STATUS_PROCESSING" and "document" not in process
+
+    watched = invoke(server, f"{DOCUMENT}/WatchDocumentProcess", {"process_id": process["id"]}, DOC_AUTH)
+    assert watched.returncode == 0, watched.stderr
+    decoder, text, states = json.JSONDecoder(), watched.stdout.strip(), []
+    while text:
+        state, end = decoder.raw_decode(text)
+        states.append(state)
+        text = text[end:].strip()
+    assert [s["status"] for s in states] == [
+        "PROCESS_STATUS_PROCESSING",
+        "PROCESS_STATUS_FINISHED_WITH_SUCCESS",
+    ], watched.stdout
+    assert states[-1]["document"]["type"] == "DOCUMENT_TYPE_CNH"
+
+    read = invoke(server, f"{DOCUMENT}/GetDocumentProcess", {"process_id": process["id"]}, DOC_AUTH)
+    assert read.returncode == 0, read.stderr
+    assert json.loads(read.stdout)["status"] == "PROCESS_STATUS_FINISHED_WITH_SUCCESS"
+
+
+def test_a_gone_process_prints_not_found_with_its_resource(server):
+    result = invoke(server, f"{DOCUMENT}/GetDocumentProcess", {"process_id": "proc-doc-gone"}, DOC_AUTH)
+    assert result.returncode == 64 + 5, result
+    output = result.stdout + result.stderr
+    by_type = details_by_type(output)
+    assert by_type["google.rpc.ErrorInfo"]["reason"] == "PROCESS_GONE", output
+    assert by_type["google.rpc.ResourceInfo"]["resourceName"] == "proc-doc-gone", output

@@ -106,3 +106,47 @@ def test_a_captured_document_is_reusable_by_its_subject(pb, document_stub):
     assert reused.document.id == captured.document.id
     assert reused.id != captured.id
 
+
+
+def test_list_reusable_documents_then_watch_an_asynchronous_capture(pb, document_stub, emulator):
+    listed = document_stub.ListReusableDocuments(
+        pb.document.ListReusableDocumentsRequest(code=CPF, document_type=pb.document.DOCUMENT_TYPE_CNH),
+        metadata=DOC_AUTH,
+        timeout=15,
+    )
+    assert SEEDED_DOCUMENT in [d.id for d in listed.documents]
+    none = document_stub.ListReusableDocuments(
+        pb.document.ListReusableDocumentsRequest(code=CPF, document_type=pb.document.DOCUMENT_TYPE_RG),
+        metadata=DOC_AUTH,
+        timeout=15,
+    )
+    assert list(none.documents) == []
+
+    created = document_stub.CreateDocumentProcess(
+        capture(pb, "auth-async-capture"), metadata=DOC_AUTH, timeout=15
+    )
+    assert created.status == pb.document.PROCESS_STATUS_PROCESSING
+    assert not created.HasField("document")
+    states = list(
+        document_stub.WatchDocumentProcess(
+            pb.document.WatchDocumentProcessRequest(process_id=created.id),
+            metadata=DOC_AUTH,
+            timeout=15,
+        )
+    )
+    assert [s.status for s in states] == [
+        pb.document.PROCESS_STATUS_PROCESSING,
+        pb.document.PROCESS_STATUS_FINISHED_WITH_SUCCESS,
+    ]
+    assert states[-1].document.type == pb.document.DOCUMENT_TYPE_CNH
+    read = document_stub.GetDocumentProcess(
+        pb.document.GetDocumentProcessRequest(process_id=created.id), metadata=DOC_AUTH, timeout=15
+    )
+    assert read.document.id == states[-1].document.id
+    # What went upstream: GETs with the query and path the vendor documents.
+    sent = emulator.recorded_requests()
+    lists = [r for r in sent if r["raw_path"] == "/documents/v1"]
+    assert {r["query"] for r in lists} >= {f"code={CPF}&type=BR_CNH", f"code={CPF}&type=BR_RG"}
+    assert all(r["method"] == "GET" for r in lists)
+    reads = [r for r in sent if r["raw_path"] == f"/processes/v1/{created.id}"]
+    assert len(reads) == 4 and all(r["method"] == "GET" for r in reads)

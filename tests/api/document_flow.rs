@@ -451,3 +451,63 @@ async fn bad_reads_are_refused_locally_with_every_violation() {
     assert_eq!(status.code(), Code::Unauthenticated);
     assert!(app.requests().is_empty(), "nothing was sent upstream");
 }
+
+#[tokio::test]
+async fn reads_and_watches_are_counted_by_route_template_without_personal_data() {
+    let app = crate::helpers::spawn_app_with(|s| {
+        s.admin_listen = Some("127.0.0.1:0".parse().unwrap());
+    })
+    .await;
+    app.list(list_request(CPF, DocumentType::Cnh))
+        .await
+        .unwrap();
+    let created = app
+        .create_document(new_capture(ASYNC_CAPTURE, vec![small_png()]))
+        .await
+        .unwrap();
+    let mut stream = app.watch(&created.id, None).await.unwrap();
+    while stream.next().await.is_some() {}
+    app.get("proc-doc-gone").await.unwrap_err();
+    // A watch of a final process ends after its one message.
+    let mut again = app.watch(&created.id, None).await.unwrap();
+    while again.next().await.is_some() {}
+    // A watch the caller cancels is counted (and logged) too.
+    app.script(FaultScript {
+        endpoint: Some(EmulatedEndpoint::GetDocumentProcess),
+        times: 100,
+        ..answer(200, r#"{"id":"p-slow","status":1}"#)
+    });
+    let mut cancelled = app.watch("p-slow", None).await.unwrap();
+    drop(cancelled.next().await);
+    drop(cancelled);
+    tokio::time::sleep(Duration::from_millis(100)).await;
+
+    let text = crate::observability::scrape(&app).await;
+    let value = |series: &str| crate::observability::value_of(&text, series);
+    let calls = |method: &str, code: &str| {
+        value(&format!(
+            "unico_facade_rpc_requests_total{{method=\"{method}\",code=\"{code}\"}}"
+        ))
+    };
+    assert_eq!(calls("ListReusableDocuments", "OK"), 1.0);
+    assert_eq!(calls("WatchDocumentProcess", "OK"), 2.0);
+    assert_eq!(calls("WatchDocumentProcess", "CANCELLED"), 1.0);
+    assert_eq!(calls("GetDocumentProcess", "NOT_FOUND"), 1.0);
+    assert_eq!(
+        value("unico_facade_rpc_in_flight{method=\"WatchDocumentProcess\"}"),
+        0.0
+    );
+    let upstream = |route: &str, status: &str, code: &str| {
+        value(&format!(
+            "unico_facade_upstream_requests_total{{endpoint=\"{route}\",http_status=\"{status}\",vendor_code=\"{code}\"}}"
+        ))
+    };
+    assert_eq!(upstream("GET /documents/v1", "200", "none"), 1.0);
+    assert!(upstream("GET /processes/v1/{processId}", "200", "none") >= 3.0);
+    assert_eq!(
+        upstream("GET /processes/v1/{processId}", "410", "other"),
+        1.0
+    );
+    assert!(!text.contains(CPF), "no identifier in a label");
+    assert!(!text.contains(&created.id), "no process id in a label");
+}

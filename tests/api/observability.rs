@@ -223,7 +223,7 @@ async fn an_unreachable_collector_never_slows_or_fails_a_call() {
     );
 }
 
-async fn scrape(app: &crate::helpers::TestApp) -> String {
+pub(crate) async fn scrape(app: &crate::helpers::TestApp) -> String {
     let _ = rustls::crypto::ring::default_provider().install_default();
     let url = format!("http://{}/metrics", app.admin_addr.expect("admin listener"));
     let response = reqwest::get(url).await.unwrap();
@@ -231,7 +231,7 @@ async fn scrape(app: &crate::helpers::TestApp) -> String {
     response.text().await.unwrap()
 }
 
-fn value_of(text: &str, series: &str) -> f64 {
+pub(crate) fn value_of(text: &str, series: &str) -> f64 {
     text.lines()
         .find_map(|l| {
             l.strip_prefix(series)

@@ -7,8 +7,9 @@ use tonic::Request;
 use unico_facade::{
     emulator::FaultScript,
     pb::identity_v1::{
-        CreateDocumentProcessRequest, DocumentFile, DocumentSubmission, DuiType, Gender,
-        NewCapture, Purpose, ReuseDocument, SetProcessDocumentRequest, Subject,
+        CreateDocumentProcessRequest, DocumentFile, DocumentSubmission, DocumentType, DuiType,
+        Gender, GetDocumentProcessRequest, ListReusableDocumentsRequest, NewCapture, Purpose,
+        ReuseDocument, SetProcessDocumentRequest, Subject, WatchDocumentProcessRequest,
         document_submission::Capture,
     },
 };
@@ -172,6 +173,55 @@ async fn no_personal_data_or_secret_is_ever_logged() {
     let _ = ds
         .create_document_process(authorized_with_key(capture("auth-face-match", CPF)))
         .await;
+
+    // The ID API's reads: the identifier travels in a query string.
+    let listed = ds
+        .list_reusable_documents(authorized_with_key(ListReusableDocumentsRequest {
+            code: CPF.into(),
+            document_type: DocumentType::Cnh as i32,
+        }))
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(!listed.documents.is_empty());
+    let _ = ds
+        .list_reusable_documents(authorized_with_key(ListReusableDocumentsRequest {
+            code: "529.982.247-25".into(),
+            document_type: DocumentType::Cnh as i32,
+        }))
+        .await;
+    app.script(answer(
+        400,
+        &format!(r#"{{"error":{{"code":"20507","description":"{CPF} {NAME}"}}}}"#),
+    ));
+    let _ = ds
+        .list_reusable_documents(authorized_with_key(ListReusableDocumentsRequest {
+            code: CPF.into(),
+            document_type: DocumentType::Rg as i32,
+        }))
+        .await;
+    let pending = ds
+        .create_document_process(authorized_with_key(capture("auth-async-capture", CPF)))
+        .await
+        .unwrap()
+        .into_inner();
+    let mut watch = ds
+        .watch_document_process(authorized_with_key(WatchDocumentProcessRequest {
+            process_id: pending.id.clone(),
+        }))
+        .await
+        .unwrap()
+        .into_inner();
+    while let Some(state) = tokio_stream::StreamExt::next(&mut watch).await {
+        state.unwrap();
+    }
+    for id in [pending.id.as_str(), "proc-doc-gone", "no-such"] {
+        let _ = ds
+            .get_document_process(authorized_with_key(GetDocumentProcessRequest {
+                process_id: id.into(),
+            }))
+            .await;
+    }
 
     let logs = captured.text();
     assert!(
