@@ -3,13 +3,20 @@
 //! and reflection until the shutdown future resolves, then drains: health
 //! turns NOT_SERVING at once, the listener keeps accepting for the drain
 //! delay (so that the mesh stops routing here first), then closes, and
-//! in-flight calls get the grace period to finish.
+//! in-flight calls get the grace period to finish; the calls still open
+//! then are answered UNAVAILABLE by the call ledger, logged and counted.
+//!
+//! Each connection advertises SETTINGS_MAX_CONCURRENT_STREAMS and
+//! SETTINGS_MAX_HEADER_LIST_SIZE and is kept alive by HTTP/2 pings. The
+//! layers, outermost first: the RPC span; gRPC-Web and CORS when enabled
+//! (so that what follows sees gRPC); the call ledger; the protocol rules.
 
 use std::{future::Future, net::SocketAddr, sync::Arc, time::Duration};
 
 use secrecy::ExposeSecret;
 use tokio::net::TcpListener;
 use tonic::{
+    codec::CompressionEncoding,
     server::NamedService,
     transport::{Identity, Server, ServerTlsConfig, server::TcpIncoming},
 };
@@ -17,8 +24,8 @@ use tonic_health::{ServingStatus, server::HealthReporter};
 use tower_http::cors::{AllowOrigin, CorsLayer};
 
 use crate::{
-    concurrency::ConcurrencyLimitLayer,
-    config::{CorsOrigins, CredentialSettings, Settings, TlsFiles, UpstreamTarget},
+    concurrency::CallSlots,
+    config::{CorsOrigins, CredentialSettings, Http2Settings, Settings, TlsFiles, UpstreamTarget},
     credentials::{CredentialSource, FacadeHeld, TokenProvider},
     emulator::{Emulator, EmulatorConfig},
     metrics::Metrics,
@@ -29,9 +36,9 @@ use crate::{
             process_service_server::ProcessServiceServer,
         },
     },
+    protocol::ProtocolLayer,
     rate_limit::RateLimiter,
-    request_size,
-    service::{DocumentHandler, ProcessHandler, Shared},
+    service::{CallLedgerLayer, DocumentHandler, ProcessHandler, Shared},
     telemetry::RpcSpanLayer,
     upstream::{ClientBuildError, HostsError, UpstreamClient, UpstreamHosts, UpstreamSettings},
     upstream_health::UpstreamHealth,
@@ -76,7 +83,8 @@ struct ServeSettings {
     max_request_bytes: usize,
     drain_delay: Duration,
     shutdown_grace: Duration,
-    max_concurrent_calls: usize,
+    request_message_timeout: Duration,
+    http2: Http2Settings,
     tls: Option<TlsFiles>,
     grpc_web: Option<CorsOrigins>,
 }
@@ -118,6 +126,7 @@ impl App {
             upstream_health: UpstreamHealth::new(health.clone()).await,
             watch: settings.watch,
             metrics: metrics.clone(),
+            slots: CallSlots::new(settings.max_concurrent_calls),
         });
         Ok(Self {
             listener,
@@ -129,7 +138,8 @@ impl App {
                 max_request_bytes: settings.max_request_bytes,
                 drain_delay: settings.drain_delay,
                 shutdown_grace: settings.shutdown_grace,
-                max_concurrent_calls: settings.max_concurrent_calls,
+                request_message_timeout: settings.request_message_timeout,
+                http2: settings.http2,
                 tls: settings.tls,
                 grpc_web: settings.grpc_web,
             },
@@ -185,28 +195,40 @@ impl App {
         };
         let reflection_v1 = reflection().build_v1()?;
         let reflection_v1alpha = reflection().build_v1alpha()?;
+        // Requests may come gzip-compressed (real clients send it); answers
+        // are never compressed (they are small).
         let process = ProcessServiceServer::new(ProcessHandler::new(shared.clone()))
-            .max_decoding_message_size(settings.max_request_bytes);
+            .max_decoding_message_size(settings.max_request_bytes)
+            .accept_compressed(CompressionEncoding::Gzip);
         let document = DocumentServiceServer::new(DocumentHandler::new(shared.clone()))
-            .max_decoding_message_size(settings.max_request_bytes);
+            .max_decoding_message_size(settings.max_request_bytes)
+            .accept_compressed(CompressionEncoding::Gzip);
 
         let (closing_tx, closing_rx) = tokio::sync::oneshot::channel::<()>();
         let drain = drain(shutdown, health.clone(), settings.drain_delay, closing_tx);
 
-        let mut builder = Server::builder();
+        let http2 = settings.http2;
+        let mut builder = Server::builder()
+            .max_concurrent_streams(http2.max_concurrent_streams)
+            .http2_max_header_list_size(http2.max_header_list_bytes)
+            .http2_keepalive_interval(http2.keepalive_interval)
+            .http2_keepalive_timeout(Some(http2.keepalive_timeout));
         if let Some(tls) = &settings.tls {
             let identity = Identity::from_pem(&tls.cert_pem, tls.key_pem.expose_secret());
             builder = builder.tls_config(ServerTlsConfig::new().identity(identity))?;
             tracing::info!("TLS on the gRPC listener");
         }
-        let layers = tower::ServiceBuilder::new()
-            .layer(RpcSpanLayer)
-            .layer(request_size::layer(
-                settings.max_request_bytes,
+        // Turned true when the grace period is over: the ledger then answers
+        // every call still open.
+        let (abandon_tx, abandon_rx) = tokio::sync::watch::channel(false);
+        let wire = tower::ServiceBuilder::new()
+            .layer(CallLedgerLayer::new(
                 metrics.clone(),
+                settings.request_message_timeout,
+                abandon_rx,
             ))
-            .layer(ConcurrencyLimitLayer::new(
-                settings.max_concurrent_calls,
+            .layer(ProtocolLayer::new(
+                settings.max_request_bytes,
                 metrics.clone(),
             ));
         // No Nagle delay on gRPC connections (small frames, latency matters).
@@ -218,7 +240,7 @@ impl App {
         let web = settings.grpc_web.as_ref().map(cors);
         let serve = builder
             .accept_http1(web.is_some())
-            .layer(layers)
+            .layer(RpcSpanLayer)
             .layer(tower::util::option_layer(web))
             .layer(tower::util::option_layer(
                 settings
@@ -226,6 +248,7 @@ impl App {
                     .as_ref()
                     .map(|_| tonic_web::GrpcWebLayer::new()),
             ))
+            .layer(wire)
             .add_service(health_service)
             .add_service(reflection_v1)
             .add_service(reflection_v1alpha)
@@ -234,10 +257,17 @@ impl App {
             .serve_with_incoming_shutdown(incoming, drain);
         let grace = settings.shutdown_grace;
         let grace_over = grace_over(closing_rx, grace);
+        tokio::pin!(serve);
         tokio::select! {
-            served = serve => served?,
+            served = &mut serve => served?,
             () = grace_over => {
-                tracing::warn!(?grace, "grace period over: abandoning the calls still in flight");
+                tracing::warn!(?grace, "grace period over: answering the calls still in flight UNAVAILABLE");
+                let _ = abandon_tx.send(true);
+                // Let those answers reach their callers; connections that
+                // still hold streams (a health watch) are then dropped.
+                if let Ok(served) = tokio::time::timeout(ABANDON_FLUSH, &mut serve).await {
+                    served?;
+                }
             }
         }
         let _ = admin_stop.send(());
@@ -271,6 +301,9 @@ async fn drain(
     tracing::info!("listener closed: finishing in-flight calls");
     let _ = closing.send(());
 }
+
+/// How long the answers to abandoned calls get to be written.
+const ABANDON_FLUSH: Duration = Duration::from_secs(1);
 
 /// Resolves `grace` after the listener closed; never, if the server stopped
 /// on its own (the sender dropped without a send).

@@ -1,99 +1,76 @@
-//! A global limit on concurrent facade calls with fast rejection: past the
-//! limit a call is answered at once with RESOURCE_EXHAUSTED (`OVERLOADED`,
-//! RetryInfo) instead of queueing, so that a mesh retries it elsewhere and
-//! admitted calls keep their latency. Health and reflection are not counted.
+//! The global limit on concurrent facade calls, with fast rejection: past
+//! the limit a call is answered at once with RESOURCE_EXHAUSTED
+//! (`OVERLOADED`, RetryInfo) instead of queueing, so that a mesh retries it
+//! elsewhere and admitted calls keep their latency.
+//!
+//! A slot is taken by the handler, that is once the request message has
+//! arrived whole: a stream that sends headers and never its message (a
+//! slowloris) holds no slot, only a place in the per-connection stream
+//! limit until `--request-message-timeout`, and shows in the
+//! `rpc_awaiting_message` gauge meanwhile. Health and reflection never
+//! take one.
 
-use std::{
-    future::Future,
-    pin::Pin,
-    sync::Arc,
-    task::{Context, Poll},
-};
+use std::sync::Arc;
 
-use tokio::sync::Semaphore;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
-use crate::{
-    metrics::Metrics,
-    status::{FacadeError, to_status},
-};
+use crate::status::FacadeError;
 
-/// The gRPC path prefix of the calls the limit applies to.
-const LIMITED_PREFIX: &str = "/unico.identity.v1.";
-
-/// Wraps every service of the server.
+/// The slots of concurrent calls.
 #[derive(Debug, Clone)]
-pub struct ConcurrencyLimitLayer {
+pub struct CallSlots {
     permits: Arc<Semaphore>,
     limit: usize,
-    metrics: Arc<Metrics>,
 }
 
-impl ConcurrencyLimitLayer {
-    pub fn new(limit: usize, metrics: Arc<Metrics>) -> Self {
+/// A taken slot, given back when dropped.
+#[derive(Debug)]
+pub struct CallSlot {
+    _permit: OwnedSemaphorePermit,
+}
+
+impl CallSlots {
+    pub fn new(limit: usize) -> Self {
         Self {
             permits: Arc::new(Semaphore::new(limit)),
             limit,
-            metrics,
         }
+    }
+
+    /// A slot now, or none (never a wait): the call is then refused with
+    /// [`CallSlots::overloaded`].
+    pub fn take(&self) -> Option<CallSlot> {
+        let slot = self.permits.clone().try_acquire_owned().ok();
+        if slot.is_none() {
+            tracing::warn!(
+                limit = self.limit,
+                "call rejected: concurrency limit reached"
+            );
+        }
+        slot.map(|permit| CallSlot { _permit: permit })
+    }
+
+    /// The refusal of a call past the limit.
+    pub fn overloaded(&self) -> FacadeError {
+        FacadeError::Overloaded { limit: self.limit }
     }
 }
 
-impl<S> tower::Layer<S> for ConcurrencyLimitLayer {
-    type Service = ConcurrencyLimit<S>;
+#[cfg(test)]
+mod tests {
+    use super::*;
 
-    fn layer(&self, inner: S) -> Self::Service {
-        ConcurrencyLimit {
-            inner,
-            permits: self.permits.clone(),
-            limit: self.limit,
-            metrics: self.metrics.clone(),
-        }
-    }
-}
-
-/// See [`ConcurrencyLimitLayer`].
-#[derive(Debug, Clone)]
-pub struct ConcurrencyLimit<S> {
-    inner: S,
-    permits: Arc<Semaphore>,
-    limit: usize,
-    metrics: Arc<Metrics>,
-}
-
-impl<S, ReqBody, ResBody> tower::Service<http::Request<ReqBody>> for ConcurrencyLimit<S>
-where
-    S: tower::Service<http::Request<ReqBody>, Response = http::Response<ResBody>>,
-    S::Future: Send + 'static,
-    ResBody: Default + Send + 'static,
-{
-    type Response = S::Response;
-    type Error = S::Error;
-    type Future = Pin<Box<dyn Future<Output = Result<Self::Response, Self::Error>> + Send>>;
-
-    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
-        self.inner.poll_ready(cx)
-    }
-
-    fn call(&mut self, request: http::Request<ReqBody>) -> Self::Future {
-        if !request.uri().path().starts_with(LIMITED_PREFIX) {
-            return Box::pin(self.inner.call(request));
-        }
-        match self.permits.clone().try_acquire_owned() {
-            Ok(permit) => {
-                let response = self.inner.call(request);
-                Box::pin(async move {
-                    let response = response.await;
-                    drop(permit);
-                    response
-                })
-            }
-            Err(_) => {
-                let limit = self.limit;
-                tracing::warn!(limit, "call rejected: concurrency limit reached");
-                let (status, summary) = to_status(&FacadeError::Overloaded { limit }, None);
-                self.metrics.local_rejection(summary.reason);
-                Box::pin(async move { Ok(status.into_http()) })
-            }
-        }
+    #[test]
+    fn slots_are_refused_past_the_limit_and_given_back_when_dropped() {
+        let slots = CallSlots::new(2);
+        let first = slots.take().unwrap();
+        let _second = slots.take().unwrap();
+        assert!(slots.take().is_none());
+        assert!(matches!(
+            slots.overloaded(),
+            FacadeError::Overloaded { limit: 2 }
+        ));
+        drop(first);
+        assert!(slots.take().is_some());
     }
 }

@@ -40,6 +40,14 @@ pub mod defaults {
     pub const DRAIN_DELAY: Duration = Duration::from_secs(5);
     pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(20);
     pub const MAX_CONCURRENT_CALLS: usize = 256;
+    pub const REQUEST_MESSAGE_TIMEOUT: Duration = Duration::from_secs(10);
+    pub const HTTP2_KEEPALIVE_INTERVAL: Duration = Duration::from_secs(30);
+    pub const HTTP2: Http2Settings = Http2Settings {
+        max_concurrent_streams: 100,
+        keepalive_interval: Some(HTTP2_KEEPALIVE_INTERVAL),
+        keepalive_timeout: Duration::from_secs(10),
+        max_header_list_bytes: 16 * 1024,
+    };
 }
 
 /// A duration on the command line, written and shown the humantime way
@@ -206,6 +214,36 @@ pub struct ServeArgs {
     #[arg(long, env = "UNICO_FACADE_MAX_CONCURRENT_CALLS", default_value_t = defaults::MAX_CONCURRENT_CALLS)]
     pub max_concurrent_calls: usize,
 
+    /// Longest time from a call's headers to the end of its request message;
+    /// beyond, the call is answered RESOURCE_EXHAUSTED
+    /// (`REQUEST_MESSAGE_TIMEOUT`). Bounds what a stream that never sends its
+    /// message (a slowloris) can hold.
+    #[arg(long, env = "UNICO_FACADE_REQUEST_MESSAGE_TIMEOUT", default_value_t = HumanDuration(defaults::REQUEST_MESSAGE_TIMEOUT), value_parser = parse_duration)]
+    pub request_message_timeout: HumanDuration,
+
+    /// Most concurrent HTTP/2 streams per connection
+    /// (SETTINGS_MAX_CONCURRENT_STREAMS): a client's further calls wait on
+    /// its side.
+    #[arg(long, env = "UNICO_FACADE_MAX_CONCURRENT_STREAMS", default_value_t = defaults::HTTP2.max_concurrent_streams)]
+    pub max_concurrent_streams: u32,
+
+    /// Interval of HTTP/2 keepalive pings on a connection; `0s` disables
+    /// them.
+    #[arg(long, env = "UNICO_FACADE_HTTP2_KEEPALIVE_INTERVAL", default_value_t = HumanDuration(defaults::HTTP2_KEEPALIVE_INTERVAL), value_parser = parse_duration_or_zero)]
+    pub http2_keepalive_interval: HumanDuration,
+
+    /// A connection whose keepalive ping is not acknowledged within this is
+    /// closed.
+    #[arg(long, env = "UNICO_FACADE_HTTP2_KEEPALIVE_TIMEOUT", default_value_t = HumanDuration(defaults::HTTP2.keepalive_timeout), value_parser = parse_duration)]
+    pub http2_keepalive_timeout: HumanDuration,
+
+    /// Largest header list (metadata) of a request, in bytes
+    /// (SETTINGS_MAX_HEADER_LIST_SIZE). Larger requests get HTTP 431 on their
+    /// stream only; past four times this, the HTTP/2 library closes the whole
+    /// connection.
+    #[arg(long, env = "UNICO_FACADE_MAX_HEADER_LIST_BYTES", default_value_t = defaults::HTTP2.max_header_list_bytes)]
+    pub max_header_list_bytes: u32,
+
     /// Outgoing rate limit to the vendor per facade process (e.g. `10/s`);
     /// calls queue within their deadline. Off by default.
     #[arg(long, env = "UNICO_FACADE_UPSTREAM_RATE_LIMIT")]
@@ -330,6 +368,10 @@ pub struct Settings {
     pub drain_delay: Duration,
     pub shutdown_grace: Duration,
     pub max_concurrent_calls: usize,
+    /// Longest time from a call's headers to the end of its message.
+    pub request_message_timeout: Duration,
+    /// HTTP/2 limits of each connection.
+    pub http2: Http2Settings,
     pub upstream_rate_limit: Option<Rate>,
     /// Certificate chain and key (PEM) for TLS on the listener.
     pub tls: Option<TlsFiles>,
@@ -366,6 +408,19 @@ impl CorsOrigins {
             .collect::<Result<_, _>>()
             .map(CorsOrigins::List)
     }
+}
+
+/// HTTP/2 limits of each gRPC connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Http2Settings {
+    /// SETTINGS_MAX_CONCURRENT_STREAMS.
+    pub max_concurrent_streams: u32,
+    /// Keepalive ping interval; `None`: no pings.
+    pub keepalive_interval: Option<Duration>,
+    /// How long an unacknowledged ping may wait before the connection closes.
+    pub keepalive_timeout: Duration,
+    /// SETTINGS_MAX_HEADER_LIST_SIZE.
+    pub max_header_list_bytes: u32,
 }
 
 /// The listener's TLS material, read at start.
@@ -406,6 +461,8 @@ impl Settings {
             drain_delay: defaults::DRAIN_DELAY,
             shutdown_grace: defaults::SHUTDOWN_GRACE,
             max_concurrent_calls: defaults::MAX_CONCURRENT_CALLS,
+            request_message_timeout: defaults::REQUEST_MESSAGE_TIMEOUT,
+            http2: defaults::HTTP2,
             upstream_rate_limit: None,
             tls: None,
             grpc_web: None,
@@ -440,6 +497,8 @@ pub enum ConfigError {
     },
     #[error("--max-concurrent-calls must be at least 1")]
     ZeroConcurrency,
+    #[error("--max-concurrent-streams must be at least 1")]
+    ZeroStreams,
     #[error("cannot read {path}: {source}")]
     ReadFile {
         path: String,
@@ -511,6 +570,9 @@ impl ServeArgs {
         if self.max_concurrent_calls == 0 {
             return Err(ConfigError::ZeroConcurrency);
         }
+        if self.max_concurrent_streams == 0 {
+            return Err(ConfigError::ZeroStreams);
+        }
         let tls = match (&self.tls_cert_file, &self.tls_key_file) {
             (Some(cert), Some(key)) => Some(TlsFiles {
                 cert_pem: read_file(cert)?,
@@ -531,6 +593,14 @@ impl ServeArgs {
             drain_delay: self.drain_delay.0,
             shutdown_grace: self.shutdown_grace.0,
             max_concurrent_calls: self.max_concurrent_calls,
+            request_message_timeout: self.request_message_timeout.0,
+            http2: Http2Settings {
+                max_concurrent_streams: self.max_concurrent_streams,
+                keepalive_interval: Some(self.http2_keepalive_interval.0)
+                    .filter(|interval| !interval.is_zero()),
+                keepalive_timeout: self.http2_keepalive_timeout.0,
+                max_header_list_bytes: self.max_header_list_bytes,
+            },
             upstream_rate_limit: self.upstream_rate_limit,
             tls,
             grpc_web: match self.grpc_web {
@@ -674,6 +744,33 @@ mod tests {
     }
 
     #[test]
+    fn connection_limits_have_flags() {
+        let tuned = serve(&[
+            "--request-message-timeout",
+            "3s",
+            "--max-concurrent-streams",
+            "8",
+            "--http2-keepalive-interval",
+            "0s",
+            "--max-header-list-bytes",
+            "32768",
+        ])
+        .unwrap()
+        .settings()
+        .unwrap();
+        assert_eq!(tuned.request_message_timeout, Duration::from_secs(3));
+        assert_eq!(tuned.http2.max_concurrent_streams, 8);
+        assert_eq!(tuned.http2.keepalive_interval, None);
+        assert_eq!(tuned.http2.max_header_list_bytes, 32768);
+        let no_streams = serve(&["--max-concurrent-streams", "0"]).unwrap();
+        assert!(matches!(
+            no_streams.settings(),
+            Err(ConfigError::ZeroStreams)
+        ));
+        assert!(serve(&["--request-message-timeout", "0s"]).is_err());
+    }
+
+    #[test]
     fn the_request_limit_follows_the_image_limit() {
         let settings = serve(&["--max-image-bytes", "1000000"])
             .unwrap()
@@ -699,6 +796,11 @@ mod tests {
         assert_eq!(parsed.shutdown_grace, built.shutdown_grace);
         assert_eq!(parsed.max_concurrent_calls, built.max_concurrent_calls);
         assert_eq!(parsed.watch, built.watch);
+        assert_eq!(
+            parsed.request_message_timeout,
+            built.request_message_timeout
+        );
+        assert_eq!(parsed.http2, built.http2);
         assert_eq!(
             UpstreamSettings::new(UpstreamHosts::for_environment(Environment::Production))
                 .connect_timeout,

@@ -12,7 +12,8 @@
 //!   the facade's own service account and cached access token).
 //! - [`upstream`]: the vendor's REST client, failures classified by phase; no gRPC.
 //! - [`status`]: THE table from failures to `tonic::Status` with error details.
-//! - [`request_size`]: oversized requests as RESOURCE_EXHAUSTED with ErrorInfo.
+//! - [`protocol`]: the gRPC wire rules tonic leaves to the application, and
+//!   ErrorInfo on tonic's own answers.
 //! - [`concurrency`]: the global limit on concurrent calls, rejecting fast.
 //! - [`rate_limit`]: the optional outgoing rate limit, queueing within deadlines.
 //! - [`upstream_health`]: per-upstream health statuses fed by real calls.
@@ -33,8 +34,8 @@ pub mod emulator;
 pub mod health_check;
 pub mod metrics;
 pub mod pb;
+pub mod protocol;
 pub mod rate_limit;
-pub mod request_size;
 pub mod service;
 pub mod status;
 pub mod telemetry;

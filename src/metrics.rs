@@ -23,6 +23,12 @@ struct MethodLabels {
 }
 
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct InterruptedLabels {
+    method: &'static str,
+    cause: &'static str,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct UpstreamLabels {
     endpoint: &'static str,
     http_status: String,
@@ -58,6 +64,8 @@ pub struct Metrics {
     rpc_requests: Family<RpcLabels, Counter>,
     rpc_duration: Family<RpcLabels, Histogram, fn() -> Histogram>,
     in_flight: Family<MethodLabels, Gauge>,
+    awaiting_message: Family<MethodLabels, Gauge>,
+    interrupted: Family<InterruptedLabels, Counter>,
     upstream_requests: Family<UpstreamLabels, Counter>,
     upstream_duration: Family<EndpointLabels, Histogram, fn() -> Histogram>,
     local_rejections: Family<ReasonLabels, Counter>,
@@ -93,6 +101,19 @@ impl Metrics {
             "RPCs being served, by method",
             in_flight.clone(),
         );
+        let awaiting_message = Family::<MethodLabels, Gauge>::default();
+        registry.register(
+            "rpc_awaiting_message",
+            "Calls whose headers arrived but whose request message has not (yet), by method",
+            awaiting_message.clone(),
+        );
+        let interrupted = Family::<InterruptedLabels, Counter>::default();
+        registry.register(
+            "rpc_interrupted",
+            "Calls that ended before their handler's answer, by method and cause \
+             (client_cancelled, shutdown)",
+            interrupted.clone(),
+        );
         let upstream_requests = Family::<UpstreamLabels, Counter>::default();
         registry.register(
             "upstream_requests",
@@ -125,6 +146,8 @@ impl Metrics {
             rpc_requests,
             rpc_duration,
             in_flight,
+            awaiting_message,
+            interrupted,
             upstream_requests,
             upstream_duration,
             local_rejections,
@@ -140,6 +163,26 @@ impl Metrics {
             .clone();
         gauge.inc();
         InFlight { gauge }
+    }
+
+    /// Counts one call as waiting for its request message until the guard
+    /// drops.
+    pub fn await_message(&self, method: &'static str) -> InFlight {
+        let gauge = self
+            .awaiting_message
+            .get_or_create(&MethodLabels { method })
+            .clone();
+        gauge.inc();
+        InFlight { gauge }
+    }
+
+    /// Counts a call that ended without its handler's answer: the caller
+    /// cancelled it (`client_cancelled`) or the shutdown grace ran out
+    /// (`shutdown`).
+    pub fn interrupted_rpc(&self, method: &'static str, cause: &'static str) {
+        self.interrupted
+            .get_or_create(&InterruptedLabels { method, cause })
+            .inc();
     }
 
     pub fn finish_rpc(&self, method: &'static str, code: tonic::Code, latency: Duration) {
@@ -232,7 +275,7 @@ fn to_prometheus_text(open_metrics: &str) -> String {
     out
 }
 
-/// Decrements the in-flight gauge when dropped.
+/// Decrements its gauge (in flight, awaiting a message) when dropped.
 #[derive(Debug)]
 pub struct InFlight {
     gauge: Gauge,

@@ -1,45 +1,56 @@
-//! The time budget of an upstream call: the caller's `grpc-timeout` less a
-//! margin for the facade's own work, capped by the configured upstream
-//! timeout. The facade answers DEADLINE_EXCEEDED itself before tonic's own
-//! timer fires (which would say CANCELLED).
+//! The time budget of a call. The caller's `grpc-timeout` counts from the
+//! arrival of the request's headers (not from the handler, which starts
+//! only once the message has arrived); the upstream work ends a margin
+//! before it, for the facade's own answer, and no later than the configured
+//! upstream timeout. The call ledger answers DEADLINE_EXCEEDED itself at the
+//! deadline, before tonic's own timer fires (which would say CANCELLED).
 
 use std::time::Duration;
 
-use tonic::metadata::MetadataMap;
+use tokio::time::Instant;
 
 /// The most kept back from a caller's deadline for the facade's own work.
 pub const DEADLINE_MARGIN_MAX: Duration = Duration::from_millis(50);
 
-/// Parses a `grpc-timeout` value: up to 8 digits and a unit (H M S m u n).
+/// Parses a `grpc-timeout` value as the gRPC spec writes it: 1 to 8 ASCII
+/// digits, then one unit (`H` `M` `S` `m` `u` `n`). Anything else (a sign,
+/// spaces, a ninth digit, a character that is not ASCII) is not a timeout.
 pub fn parse_grpc_timeout(value: &str) -> Option<Duration> {
-    if value.len() < 2 || value.len() > 9 {
+    let (&unit, digits) = value.as_bytes().split_last()?;
+    if digits.is_empty() || digits.len() > 8 || !digits.iter().all(u8::is_ascii_digit) {
         return None;
     }
-    let (digits, unit) = value.split_at(value.len() - 1);
-    let amount: u64 = digits.parse().ok()?;
+    // At most 8 digits: always fits, and `H` (3600 × 99 999 999 s) too.
+    let amount = digits
+        .iter()
+        .fold(0u64, |n, d| n * 10 + u64::from(d - b'0'));
     Some(match unit {
-        "H" => Duration::from_secs(amount.checked_mul(3600)?),
-        "M" => Duration::from_secs(amount.checked_mul(60)?),
-        "S" => Duration::from_secs(amount),
-        "m" => Duration::from_millis(amount),
-        "u" => Duration::from_micros(amount),
-        "n" => Duration::from_nanos(amount),
+        b'H' => Duration::from_secs(amount * 3600),
+        b'M' => Duration::from_secs(amount * 60),
+        b'S' => Duration::from_secs(amount),
+        b'm' => Duration::from_millis(amount),
+        b'u' => Duration::from_micros(amount),
+        b'n' => Duration::from_nanos(amount),
         _ => return None,
     })
 }
 
-/// The budget for the upstream call of a request with this metadata.
-pub fn call_budget(metadata: &MetadataMap, cap: Duration) -> Duration {
-    let caller = metadata
-        .get("grpc-timeout")
-        .and_then(|v| v.to_str().ok())
-        .and_then(parse_grpc_timeout);
-    match caller {
-        Some(deadline) => {
-            let margin = (deadline / 10).min(DEADLINE_MARGIN_MAX);
-            deadline.saturating_sub(margin).min(cap)
+/// When the upstream work of a call must end: `timeout` (the caller's, if
+/// any) after `arrival`, less a tenth of it (at most
+/// [`DEADLINE_MARGIN_MAX`]), and never later than `cap` after `now`.
+pub fn upstream_deadline(
+    arrival: Instant,
+    timeout: Option<Duration>,
+    now: Instant,
+    cap: Duration,
+) -> Instant {
+    let capped = now + cap;
+    match timeout {
+        Some(timeout) => {
+            let margin = (timeout / 10).min(DEADLINE_MARGIN_MAX);
+            (arrival + timeout.saturating_sub(margin)).min(capped)
         }
-        None => cap,
+        None => capped,
     }
 }
 
@@ -55,21 +66,47 @@ mod tests {
         assert_eq!(parse_grpc_timeout("200m"), Some(Duration::from_millis(200)));
         assert_eq!(parse_grpc_timeout("5u"), Some(Duration::from_micros(5)));
         assert_eq!(parse_grpc_timeout("7n"), Some(Duration::from_nanos(7)));
-        for bad in ["", "m", "10", "10x", "123456789S", "-1S"] {
-            assert_eq!(parse_grpc_timeout(bad), None, "{bad}");
+        assert_eq!(
+            parse_grpc_timeout("99999999H"),
+            Some(Duration::from_secs(99_999_999 * 3600))
+        );
+        assert_eq!(
+            parse_grpc_timeout("00000001S"),
+            Some(Duration::from_secs(1))
+        );
+        for bad in [
+            "",
+            "m",
+            "10",
+            "10x",
+            "123456789S",
+            "-1S",
+            "+1S",
+            " 1S",
+            "1 S",
+            "1s",
+            "1é",
+            "1\u{10FFFF}",
+            "é",
+            "1H ",
+            "١S",
+        ] {
+            assert_eq!(parse_grpc_timeout(bad), None, "{bad:?}");
         }
     }
 
     #[test]
-    fn the_budget_keeps_a_margin_and_respects_the_cap() {
+    fn the_deadline_counts_from_arrival_keeps_a_margin_and_respects_the_cap() {
         let cap = Duration::from_secs(10);
-        let mut md = MetadataMap::new();
-        assert_eq!(call_budget(&md, cap), cap);
-        md.insert("grpc-timeout", "200m".parse().unwrap());
-        assert_eq!(call_budget(&md, cap), Duration::from_millis(180));
-        md.insert("grpc-timeout", "60S".parse().unwrap());
-        assert_eq!(call_budget(&md, cap), cap);
-        md.insert("grpc-timeout", "2S".parse().unwrap());
-        assert_eq!(call_budget(&md, cap), Duration::from_millis(1950));
+        let arrival = Instant::now();
+        let now = arrival + Duration::from_millis(120);
+        let at = |ms: u64| arrival + Duration::from_millis(ms);
+        assert_eq!(upstream_deadline(arrival, None, now, cap), now + cap);
+        let deadline = |timeout: Duration| upstream_deadline(arrival, Some(timeout), now, cap);
+        assert_eq!(deadline(Duration::from_millis(200)), at(180));
+        assert_eq!(deadline(Duration::from_secs(2)), at(1950));
+        assert_eq!(deadline(Duration::from_secs(60)), now + cap);
+        // A message that arrived after the deadline leaves no budget at all.
+        assert!(deadline(Duration::from_millis(100)) < now);
     }
 }

@@ -1,10 +1,12 @@
 //! `unico.identity.v1.DocumentService`: document capture and reuse on the ID API.
 
-use prost_types::{ListValue, Struct, Value as PbValue, value::Kind};
-use serde_json::{Map, Value};
 use tonic::{Request, Response, Status};
 
-use super::{Shared, SharedState, WatchStream, call_upstream, watch};
+use super::{
+    Shared, SharedState, WatchStream, call_upstream,
+    content::{self, TRUNCATED_KEY, Truncation},
+    watch,
+};
 use crate::{
     domain::{DocumentKind, ProcessId},
     pb::identity_v1::{
@@ -36,8 +38,8 @@ impl DocumentHandler {
     async fn create(
         &self,
         request: Request<CreateDocumentProcessRequest>,
-    ) -> Result<CreateDocumentProcessResponse, FacadeError> {
-        let deadline = self.shared.admit(request.metadata(), Api::Id)?;
+    ) -> Result<(CreateDocumentProcessResponse, Option<Truncation>), FacadeError> {
+        let deadline = self.shared.admit(&request, Api::Id)?;
         let call =
             validation::create_document_process(request.get_ref(), &self.shared.image_limits)?;
         let (upstream, call) = (&self.shared.upstream, &call);
@@ -66,7 +68,7 @@ impl DocumentHandler {
         &self,
         request: Request<ListReusableDocumentsRequest>,
     ) -> Result<ListReusableDocumentsResponse, FacadeError> {
-        let deadline = self.shared.admit(request.metadata(), Api::Id)?;
+        let deadline = self.shared.admit(&request, Api::Id)?;
         let call = validation::list_reusable_documents(request.get_ref())?;
         let (upstream, call) = (&self.shared.upstream, &call);
         let documents = call_upstream(
@@ -90,16 +92,17 @@ impl DocumentHandler {
     async fn get(
         &self,
         request: Request<GetDocumentProcessRequest>,
-    ) -> Result<GetDocumentProcessResponse, FacadeError> {
-        let deadline = self.shared.admit(request.metadata(), Api::Id)?;
+    ) -> Result<(GetDocumentProcessResponse, Option<Truncation>), FacadeError> {
+        let deadline = self.shared.admit(&request, Api::Id)?;
         let process_id = validation::document_process_id(&request.get_ref().process_id)?;
         let process = read_process(&self.shared, request.metadata(), &process_id, deadline).await?;
-        let (id, status, document) = to_parts(process);
-        Ok(GetDocumentProcessResponse {
+        let (id, status, document, truncated) = to_parts(process);
+        let response = GetDocumentProcessResponse {
             id,
             status,
             document,
-        })
+        };
+        Ok((response, truncated))
     }
 }
 
@@ -136,19 +139,21 @@ impl DocumentService for DocumentHandler {
         &self,
         request: Request<CreateDocumentProcessRequest>,
     ) -> Result<Response<CreateDocumentProcessResponse>, Status> {
-        let scope = self
-            .shared
-            .begin("CreateDocumentProcess", request.metadata());
-        scope.finish(self.create(request).await)
+        let scope = self.shared.begin("CreateDocumentProcess", &request);
+        if let Some(overloaded) = scope.overloaded() {
+            return Err(scope.close_with(&overloaded));
+        }
+        finish_marking_truncation(scope, self.create(request).await)
     }
 
     async fn list_reusable_documents(
         &self,
         request: Request<ListReusableDocumentsRequest>,
     ) -> Result<Response<ListReusableDocumentsResponse>, Status> {
-        let scope = self
-            .shared
-            .begin("ListReusableDocuments", request.metadata());
+        let scope = self.shared.begin("ListReusableDocuments", &request);
+        if let Some(overloaded) = scope.overloaded() {
+            return Err(scope.close_with(&overloaded));
+        }
         scope.finish(self.list(request).await)
     }
 
@@ -156,8 +161,11 @@ impl DocumentService for DocumentHandler {
         &self,
         request: Request<GetDocumentProcessRequest>,
     ) -> Result<Response<GetDocumentProcessResponse>, Status> {
-        let scope = self.shared.begin("GetDocumentProcess", request.metadata());
-        scope.finish(self.get(request).await)
+        let scope = self.shared.begin("GetDocumentProcess", &request);
+        if let Some(overloaded) = scope.overloaded() {
+            return Err(scope.close_with(&overloaded));
+        }
+        finish_marking_truncation(scope, self.get(request).await)
     }
 
     type WatchDocumentProcessStream = WatchStream<WatchDocumentProcessResponse>;
@@ -166,13 +174,14 @@ impl DocumentService for DocumentHandler {
         &self,
         request: Request<WatchDocumentProcessRequest>,
     ) -> Result<Response<Self::WatchDocumentProcessStream>, Status> {
-        let scope = self
-            .shared
-            .begin("WatchDocumentProcess", request.metadata());
-        let shared = self.shared.clone();
+        let scope = self.shared.begin("WatchDocumentProcess", &request);
         // Refusals come before the stream starts, as a unary call's would.
+        if let Some(overloaded) = scope.overloaded() {
+            return Err(scope.close_with(&overloaded));
+        }
+        let shared = self.shared.clone();
         let deadline = shared
-            .admit_within(request.metadata(), Api::Id, shared.watch.timeout)
+            .admit_within(&request, Api::Id, shared.watch.timeout)
             .map_err(|error| scope.close_with(&error.into()))?;
         let process_id = validation::document_process_id(&request.get_ref().process_id)
             .map_err(|error| scope.close_with(&error.into()))?;
@@ -184,7 +193,9 @@ impl DocumentService for DocumentHandler {
                 (shared.clone(), metadata.clone(), process_id.clone());
             async move {
                 let process = read_process(&shared, &metadata, &process_id, deadline).await?;
-                let (id, status, document) = to_parts(process);
+                // Content cut mid-stream is only logged: the response's
+                // metadata has gone already.
+                let (id, status, document, _truncated) = to_parts(process);
                 Ok(WatchDocumentProcessResponse {
                     id,
                     status,
@@ -200,17 +211,41 @@ impl DocumentService for DocumentHandler {
     }
 }
 
-fn to_response(process: DocumentProcess) -> CreateDocumentProcessResponse {
-    let (id, status, document) = to_parts(process);
-    CreateDocumentProcessResponse {
+/// Ends a unary call whose answer carries a document, saying in the
+/// response metadata when its content had to be cut (see [`content`]).
+fn finish_marking_truncation<T>(
+    scope: super::CallScope,
+    outcome: Result<(T, Option<Truncation>), FacadeError>,
+) -> Result<Response<T>, Status> {
+    let truncated = outcome.as_ref().ok().and_then(|(_, truncated)| *truncated);
+    let mut response = scope.finish(outcome.map(|(message, _)| message))?;
+    if let Some(truncation) = truncated {
+        response.metadata_mut().insert(
+            TRUNCATED_KEY,
+            tonic::metadata::MetadataValue::from_static(truncation.as_str()),
+        );
+    }
+    Ok(response)
+}
+
+/// The answer, and whether its document's content had to be cut.
+fn to_response(process: DocumentProcess) -> (CreateDocumentProcessResponse, Option<Truncation>) {
+    let (id, status, document, truncated) = to_parts(process);
+    let response = CreateDocumentProcessResponse {
         id,
         status,
         document,
-    }
+    };
+    (response, truncated)
 }
 
-/// The fields every document-process message shares: id, status, document.
-fn to_parts(process: DocumentProcess) -> (String, i32, Option<pb::Document>) {
+/// The fields every document-process message shares: id, status, document;
+/// and whether the document's content had to be cut.
+fn to_parts(process: DocumentProcess) -> (String, i32, Option<pb::Document>, Option<Truncation>) {
+    let (document, truncated) = match process.document.map(to_document) {
+        Some((document, truncated)) => (Some(document), truncated),
+        None => (None, None),
+    };
     (
         process.id,
         // Proto3 enums are open: an unnamed vendor number travels as is.
@@ -218,7 +253,8 @@ fn to_parts(process: DocumentProcess) -> (String, i32, Option<pb::Document>) {
             .status
             .and_then(|s| i32::try_from(s).ok())
             .unwrap_or(pb::ProcessStatus::Unspecified as i32),
-        process.document.map(to_document),
+        document,
+        truncated,
     )
 }
 
@@ -236,73 +272,30 @@ fn document_type(type_name: &str) -> pb::DocumentType {
         .map_or(pb::DocumentType::Unspecified, pb::DocumentType::from)
 }
 
-fn to_document(document: CapturedDocument) -> pb::Document {
+fn to_document(document: CapturedDocument) -> (pb::Document, Option<Truncation>) {
     let kind = document_type(&document.type_name);
-    pb::Document {
+    let content = content::to_struct(document.content);
+    let document = pb::Document {
         id: document.id,
         r#type: kind as i32,
         type_name: document.type_name,
         cpf_match: document.cpf_match,
         face_match: document.face_match,
-        content: Some(to_struct(document.content)),
+        content: Some(content.value),
         file_urls: document.file_urls,
-    }
-}
-
-/// JSON object → `google.protobuf.Struct`, every key and nesting kept.
-fn to_struct(object: Map<String, Value>) -> Struct {
-    Struct {
-        fields: object.into_iter().map(|(k, v)| (k, to_value(v))).collect(),
-    }
-}
-
-fn to_value(value: Value) -> PbValue {
-    let kind = match value {
-        Value::Null => Kind::NullValue(0),
-        Value::Bool(b) => Kind::BoolValue(b),
-        // Struct numbers are doubles; integers beyond 2^53 lose precision,
-        // as in any protobuf JSON mapping.
-        Value::Number(n) => Kind::NumberValue(n.as_f64().unwrap_or_default()),
-        Value::String(s) => Kind::StringValue(s),
-        Value::Array(items) => Kind::ListValue(ListValue {
-            values: items.into_iter().map(to_value).collect(),
-        }),
-        Value::Object(object) => Kind::StructValue(to_struct(object)),
     };
-    PbValue { kind: Some(kind) }
+    (document, content.truncated)
 }
 
 #[cfg(test)]
 mod tests {
-    use serde_json::json;
+    use serde_json::Map;
 
     use super::*;
 
     #[test]
-    fn content_keeps_every_key_and_nesting() {
-        let content = json!({
-            "numero": "12345678", "filiacao": ["A", "B"], "nested": {"x": 1.5, "ok": true, "none": null}
-        });
-        let s = to_struct(content.as_object().unwrap().clone());
-        assert_eq!(
-            s.fields["numero"].kind,
-            Some(Kind::StringValue("12345678".into()))
-        );
-        let Some(Kind::ListValue(list)) = &s.fields["filiacao"].kind else {
-            panic!("list")
-        };
-        assert_eq!(list.values.len(), 2);
-        let Some(Kind::StructValue(nested)) = &s.fields["nested"].kind else {
-            panic!("struct")
-        };
-        assert_eq!(nested.fields["x"].kind, Some(Kind::NumberValue(1.5)));
-        assert_eq!(nested.fields["ok"].kind, Some(Kind::BoolValue(true)));
-        assert_eq!(nested.fields["none"].kind, Some(Kind::NullValue(0)));
-    }
-
-    #[test]
     fn unknown_type_and_status_survive() {
-        let response = to_response(DocumentProcess {
+        let (response, truncated) = to_response(DocumentProcess {
             id: "p".into(),
             status: Some(7),
             document: Some(CapturedDocument {
@@ -323,5 +316,6 @@ mod tests {
         );
         assert_eq!(document.cpf_match, None);
         assert_eq!(document.face_match, Some(false));
+        assert_eq!(truncated, None);
     }
 }

@@ -3,30 +3,37 @@
 //! the time budget of a call, the safe retries, and the bookkeeping of each
 //! call (request id, metrics, span status, one log line).
 
+pub mod content;
 mod deadline;
 mod document;
+pub mod ledger;
 mod process;
 mod request_id;
 mod watch;
 
-use std::{sync::Arc, time::Instant};
+use std::{
+    sync::{Arc, Mutex},
+    time::Instant,
+};
 
-pub use deadline::{DEADLINE_MARGIN_MAX, call_budget, parse_grpc_timeout};
+pub use deadline::{DEADLINE_MARGIN_MAX, parse_grpc_timeout, upstream_deadline};
 pub use document::DocumentHandler;
+pub use ledger::{CallLedgerLayer, CallTicket};
 pub use process::ProcessHandler;
 pub use request_id::{REQUEST_ID_KEY, RequestId};
 use tokio::time::Instant as Deadline;
 use tonic::{
-    Code, Response, Status,
+    Code, Request, Response, Status,
     metadata::{MetadataMap, MetadataValue},
 };
 pub use watch::{WatchSettings, WatchStream};
 
 use crate::{
+    concurrency::{CallSlot, CallSlots},
     credentials::{CredentialSource, CredentialsError, Origin},
-    metrics::{InFlight, Metrics, code_name},
+    metrics::{InFlight, Metrics},
     rate_limit::RateLimiter,
-    status::{CallContext, FacadeError, refuses_access_token, to_status},
+    status::{CallContext, FacadeError, Summary, refuses_access_token, to_status},
     upstream::{Api, Endpoint, UpstreamClient, UpstreamCredentials, UpstreamError},
     upstream_health::{Signal, UpstreamHealth},
     validation::ImageLimits,
@@ -48,6 +55,8 @@ pub struct Shared {
     /// How watches pace their reads.
     pub watch: WatchSettings,
     pub metrics: Arc<Metrics>,
+    /// The global limit on concurrent calls, taken once a message arrived.
+    pub slots: CallSlots,
 }
 
 /// The pause before the one retry of a refused connection.
@@ -151,56 +160,81 @@ fn record_upstream<T>(
     metrics.upstream_call(endpoint.route(), status, code.as_deref(), latency);
 }
 
-/// The bookkeeping of one call: its request id, the in-flight gauge, the
-/// latency, and, at the end, one log line, the metrics, the span's status
-/// and the `x-request-id` response metadata. Owned, so that a streaming
-/// call's task can carry it to the stream's end.
+/// A handler's side of a call: its ticket (request id, arrival, deadline;
+/// see [`ledger`]), its concurrency slot and the in-flight gauge while it
+/// runs; at the end, the status with its details, the call's one log line
+/// and count (through the ticket, which keeps it to one), and the
+/// `x-request-id` response metadata. Owned, so that a streaming call's task
+/// can carry it to the stream's end; dropped before it closed, the call was
+/// cancelled.
 pub(crate) struct CallScope {
-    method: &'static str,
-    request_id: RequestId,
-    started: Instant,
-    metrics: Arc<Metrics>,
+    ticket: Arc<CallTicket>,
+    /// Given back once the answer starts: a long stream holds no slot.
+    slot: Mutex<Option<CallSlot>>,
+    slots: CallSlots,
     _in_flight: InFlight,
 }
 
 impl Shared {
-    /// What every call does first: fixes its deadline, and refuses at once
-    /// a call whose credentials are missing, before any other work.
-    pub(crate) fn admit(
+    /// What every call does first: fixes its deadline, counted from the
+    /// arrival of its headers, and refuses at once a call whose credentials
+    /// are missing, before any other work.
+    pub(crate) fn admit<T>(
         &self,
-        metadata: &MetadataMap,
+        request: &Request<T>,
         api: Api,
     ) -> Result<Deadline, CredentialsError> {
-        self.admit_within(metadata, api, self.upstream_timeout)
+        self.admit_within(request, api, self.upstream_timeout)
     }
 
     /// As [`Self::admit`], with `default_budget` when the caller set no
     /// deadline (a watch's is longer than one upstream call's).
-    pub(crate) fn admit_within(
+    pub(crate) fn admit_within<T>(
         &self,
-        metadata: &MetadataMap,
+        request: &Request<T>,
         api: Api,
         default_budget: std::time::Duration,
     ) -> Result<Deadline, CredentialsError> {
-        let deadline = Deadline::now() + call_budget(metadata, default_budget);
-        self.credentials.precheck(metadata, api)?;
+        let (arrival, timeout) = match request.extensions().get::<Arc<CallTicket>>() {
+            Some(ticket) => (ticket.arrival(), ticket.timeout()),
+            None => (Deadline::now(), None),
+        };
+        let deadline = upstream_deadline(arrival, timeout, Deadline::now(), default_budget);
+        self.credentials.precheck(request.metadata(), api)?;
         Ok(deadline)
     }
 
-    pub(crate) fn begin(&self, method: &'static str, metadata: &MetadataMap) -> CallScope {
-        let request_id = RequestId::from_metadata(metadata);
-        tracing::Span::current().record("unico.request_id", request_id.as_str());
+    /// The message of `request` has arrived: the call starts, with a slot
+    /// if one is free (see [`CallScope::overloaded`]).
+    pub(crate) fn begin<T>(&self, method: &'static str, request: &Request<T>) -> CallScope {
+        let ticket = request
+            .extensions()
+            .get::<Arc<CallTicket>>()
+            .cloned()
+            .unwrap_or_else(|| {
+                Arc::new(CallTicket::standalone(
+                    method,
+                    request.metadata(),
+                    self.metrics.clone(),
+                ))
+            });
+        ticket.admit();
         CallScope {
-            method,
-            request_id,
-            started: Instant::now(),
-            metrics: self.metrics.clone(),
-            _in_flight: self.metrics.start_rpc(method),
+            _in_flight: self.metrics.start_rpc(ticket.method()),
+            slot: Mutex::new(self.slots.take()),
+            slots: self.slots.clone(),
+            ticket,
         }
     }
 }
 
 impl CallScope {
+    /// The refusal of a call that found no free slot; `None` when it has one.
+    pub(crate) fn overloaded(&self) -> Option<FacadeError> {
+        let slot = self.slot.lock().unwrap_or_else(|p| p.into_inner());
+        slot.is_none().then(|| self.slots.overloaded())
+    }
+
     /// Ends a unary call: its answer, with `x-request-id`.
     pub(crate) fn finish<T>(self, outcome: Result<T, FacadeError>) -> Result<Response<T>, Status> {
         match outcome {
@@ -213,10 +247,12 @@ impl CallScope {
     }
 
     /// The response headers of a call that answers before it ends (a
-    /// stream): `x-request-id` now, the bookkeeping at [`Self::close`].
+    /// stream): `x-request-id` now, the bookkeeping when it closes. The
+    /// slot is given back: a stream that runs for minutes must not hold one.
     pub(crate) fn respond<T>(&self, message: T) -> Response<T> {
+        self.slot.lock().unwrap_or_else(|p| p.into_inner()).take();
         let mut response = Response::new(message);
-        if let Ok(id) = MetadataValue::try_from(self.request_id.as_str()) {
+        if let Ok(id) = MetadataValue::try_from(self.ticket.request_id().as_str()) {
             response.metadata_mut().insert(REQUEST_ID_KEY, id);
         }
         response
@@ -224,72 +260,39 @@ impl CallScope {
 
     /// Records a successful end: log line, metrics, span.
     pub(crate) fn close_ok(&self) {
-        self.close_without_status(Code::Ok);
+        self.ticket.settle(Summary {
+            code: Code::Ok,
+            reason: "",
+            local: false,
+            upstream_http_status: None,
+            upstream_code: None,
+        });
     }
 
     /// Records the end of a call whose caller went away first: nobody
     /// reads a status, but the call is counted and logged.
     pub(crate) fn close_cancelled(&self) {
-        self.close_without_status(Code::Cancelled);
-    }
-
-    fn close_without_status(&self, code: Code) {
-        let latency = self.started.elapsed();
-        self.metrics.finish_rpc(self.method, code, latency);
-        tracing::Span::current().record("rpc.grpc.status_code", code as i64);
-        tracing::info!(
-            rpc.method = self.method,
-            grpc.code = code_name(code),
-            latency_ms = latency.as_secs_f64() * 1000.0,
-            request_id = self.request_id.as_str(),
-            "call finished"
-        );
+        self.ticket.settle_cancelled();
     }
 
     /// Records a failed end (log line, metrics, span) and returns the
     /// caller's status.
     pub(crate) fn close_with(&self, error: &FacadeError) -> Status {
-        let latency = self.started.elapsed();
-        let latency_ms = latency.as_secs_f64() * 1000.0;
-        let span = tracing::Span::current();
-        let (mut status, summary) = to_status(error, Some(self.request_id.as_str()));
-        self.metrics.finish_rpc(self.method, summary.code, latency);
-        if summary.local {
-            self.metrics.local_rejection(summary.reason);
-        }
-        span.record("rpc.grpc.status_code", summary.code as i64);
-        span.record("error.type", summary.reason);
-        if is_server_error(summary.code) {
-            span.record("otel.status_code", "ERROR");
-        }
-        tracing::info!(
-            rpc.method = self.method,
-            grpc.code = code_name(summary.code),
-            reason = summary.reason,
-            upstream.http_status = summary.upstream_http_status,
-            upstream.code = summary.upstream_code.as_deref(),
-            latency_ms,
-            request_id = self.request_id.as_str(),
-            "call finished"
-        );
-        if let Ok(id) = MetadataValue::try_from(self.request_id.as_str()) {
+        let request_id = self.ticket.request_id().as_str();
+        let (mut status, summary) = to_status(error, Some(request_id));
+        self.ticket.settle(summary);
+        if let Ok(id) = MetadataValue::try_from(request_id) {
             status.metadata_mut().insert(REQUEST_ID_KEY, id);
         }
         status
     }
 }
 
-/// The codes OpenTelemetry marks as errors on a gRPC server span.
-fn is_server_error(code: Code) -> bool {
-    matches!(
-        code,
-        Code::Unknown
-            | Code::DeadlineExceeded
-            | Code::Unimplemented
-            | Code::Internal
-            | Code::Unavailable
-            | Code::DataLoss
-    )
+impl Drop for CallScope {
+    fn drop(&mut self) {
+        // A no-op once the call closed.
+        self.ticket.settle_cancelled();
+    }
 }
 
 #[cfg(test)]
@@ -310,6 +313,7 @@ mod tests {
             upstream_health: UpstreamHealth::new(tonic_health::server::HealthReporter::new()).await,
             watch: WatchSettings::default(),
             metrics: Arc::new(Metrics::new()),
+            slots: CallSlots::new(4),
         }
     }
 

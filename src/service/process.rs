@@ -28,7 +28,7 @@ impl ProcessHandler {
         &self,
         request: Request<SetProcessDocumentRequest>,
     ) -> Result<SetProcessDocumentResponse, FacadeError> {
-        let deadline = self.shared.admit(request.metadata(), Api::IdCloud)?;
+        let deadline = self.shared.admit(&request, Api::IdCloud)?;
         let call = validation::set_process_document(request.get_ref())?;
         let (upstream, call) = (&self.shared.upstream, &call);
         let process = call_upstream(
@@ -57,7 +57,10 @@ impl ProcessService for ProcessHandler {
         &self,
         request: Request<SetProcessDocumentRequest>,
     ) -> Result<Response<SetProcessDocumentResponse>, Status> {
-        let scope = self.shared.begin("SetProcessDocument", request.metadata());
+        let scope = self.shared.begin("SetProcessDocument", &request);
+        if let Some(overloaded) = scope.overloaded() {
+            return Err(scope.close_with(&overloaded));
+        }
         scope.finish(self.set_document(request).await)
     }
 }

@@ -2,6 +2,7 @@
 //! token, otherwise a fresh UUID. Logged on the call's line, returned in the
 //! response metadata and in RequestInfo on errors.
 
+use http::HeaderMap;
 use tonic::metadata::MetadataMap;
 
 /// The metadata key, in and out.
@@ -14,12 +15,21 @@ pub struct RequestId(String);
 
 impl RequestId {
     pub fn from_metadata(metadata: &MetadataMap) -> Self {
-        metadata
+        Self::from_headers(metadata.as_ref())
+    }
+
+    /// The caller's id from the request headers, or a fresh one.
+    pub fn from_headers(headers: &HeaderMap) -> Self {
+        headers
             .get(REQUEST_ID_KEY)
             .and_then(|v| v.to_str().ok())
-            .filter(|v| is_sane(v))
-            .map(|v| Self(v.to_owned()))
+            .and_then(Self::parse)
             .unwrap_or_else(|| Self(uuid::Uuid::new_v4().to_string()))
+    }
+
+    /// A caller's id, if it is a sane token (see [`is_sane`]).
+    pub fn parse(value: &str) -> Option<Self> {
+        is_sane(value).then(|| Self(value.to_owned()))
     }
 
     pub fn as_str(&self) -> &str {

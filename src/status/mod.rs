@@ -11,6 +11,9 @@
 //!   a code that arrives under an unexpected status is still mapped by its
 //!   code; each row also says what the answer means about the credentials;
 //! - [`transport`]: failures before a vendor answer existed;
+//! - [`server`]: answers about the call itself, not its content (the gRPC
+//!   wire, the call's deadline, the request-message timeout, cancellation,
+//!   shutdown), given by the protocol layer and the call ledger;
 //! - a logged, opaque fallback for anything else.
 //!
 //! This module turns the chosen row into a `Status`: ErrorInfo from typed
@@ -23,12 +26,14 @@
 mod local;
 #[cfg(test)]
 mod readme;
+mod server;
 mod transport;
 mod vendor;
 
 use std::{collections::HashMap, time::Duration};
 
 pub use local::LOCAL_RULES;
+pub use server::{ServerError, Stage, server_status};
 use tonic::{Code, Status};
 use tonic_types::{ErrorDetails, StatusExt};
 pub use vendor::{

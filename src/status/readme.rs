@@ -6,7 +6,7 @@ use std::collections::BTreeSet;
 
 use tonic::Code;
 
-use super::{LOCAL_RULES, VENDOR_ROWS};
+use super::{LOCAL_RULES, ServerError, VENDOR_ROWS, server};
 
 const README: &str = include_str!("../../README.md");
 
@@ -67,7 +67,12 @@ fn emitted() -> Vec<(&'static str, Option<Code>)> {
     let vendor = VENDOR_ROWS.iter().map(|r| (r.reason, Some(r.code)));
     let local = LOCAL_RULES.iter().map(|(_, reason, ..)| (*reason, None));
     let other = OTHER_REASONS.iter().map(|(r, c)| (*r, Some(*c)));
-    vendor.chain(local).chain(other).collect()
+    // An unclassified answer keeps tonic's code, whatever it is.
+    let server = server::ALL.iter().map(|e| match e {
+        ServerError::Unclassified { .. } => (e.reason(), None),
+        e => (e.reason(), Some(e.code())),
+    });
+    vendor.chain(local).chain(other).chain(server).collect()
 }
 
 #[test]

@@ -9,7 +9,6 @@ use reqwest::{
     StatusCode, Url,
     header::{ACCEPT, CONTENT_TYPE, HeaderMap, HeaderValue, RETRY_AFTER},
 };
-use serde::de::DeserializeOwned;
 use tracing::{Instrument, field::Empty};
 use tracing_opentelemetry::OpenTelemetrySpanExt;
 
@@ -20,6 +19,7 @@ use super::{
     error::{UpstreamError, VendorError},
     error_body,
     hosts::UpstreamHosts,
+    success_body::{self, SuccessBody},
 };
 
 /// How many bytes of an error body are kept for the excerpt in `VendorError`.
@@ -87,8 +87,8 @@ impl UpstreamClient {
     }
 
     /// POSTs a JSON body with the call's credentials and decodes a JSON
-    /// answer, all within `budget`.
-    pub(crate) async fn post_json<T: DeserializeOwned>(
+    /// answer that holds what a success needs, all within `budget`.
+    pub(crate) async fn post_json<T: SuccessBody>(
         &self,
         endpoint: Endpoint,
         url: Url,
@@ -107,7 +107,7 @@ impl UpstreamClient {
 
     /// GETs a resource with the call's credentials and decodes a JSON
     /// answer, all within `budget`.
-    pub(crate) async fn get_json<T: DeserializeOwned>(
+    pub(crate) async fn get_json<T: SuccessBody>(
         &self,
         endpoint: Endpoint,
         url: Url,
@@ -119,7 +119,7 @@ impl UpstreamClient {
             .await
     }
 
-    async fn json_exchange<T: DeserializeOwned>(
+    async fn json_exchange<T: SuccessBody>(
         &self,
         endpoint: Endpoint,
         request: reqwest::RequestBuilder,
@@ -140,9 +140,9 @@ impl UpstreamClient {
         let reply = self
             .exchange(endpoint.call_route(), request, caps, budget)
             .await?;
-        serde_json::from_slice(&reply.body).map_err(|e| UpstreamError::UnparseableResponse {
+        success_body::decode(&reply.body).map_err(|detail| UpstreamError::UnparseableResponse {
             http_status: reply.status.as_u16(),
-            detail: json_error_shape(&e),
+            detail,
         })
     }
 

@@ -9,8 +9,12 @@ use serde::{Deserialize, Serialize, Serializer};
 use serde_json::{Map, Value};
 
 use super::{
-    client::UpstreamClient, credentials::UpstreamCredentials, endpoint::Endpoint,
-    error::UpstreamError, hosts::endpoint_url,
+    client::UpstreamClient,
+    credentials::UpstreamCredentials,
+    endpoint::Endpoint,
+    error::UpstreamError,
+    hosts::endpoint_url,
+    success_body::{self, Object, SuccessBody},
 };
 use crate::domain::{DuiType, Gender, Image, Personal, Purpose};
 
@@ -204,18 +208,53 @@ impl Serialize for Base64<'_> {
     }
 }
 
-/// `POST /processes/v1` 200 body. Every field is optional so that a partial
-/// answer (a failed process without a document) still parses; unknown
-/// fields are ignored.
+/// `POST /processes/v1` 200 body. A success needs the process id, and, when
+/// a document is there (a failed process may have none), the document's
+/// id; every other field may be absent or null, but not of another type (a
+/// status that is neither a number nor a numeric string, a `cpfMatch` that
+/// is not a boolean). Unknown fields and unnamed status numbers are kept
+/// or ignored: the vendor adds them at will.
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub(super) struct CreateDocumentProcessReply {
     #[serde(default)]
     id: String,
     #[serde(default)]
-    status: Option<serde_json::Value>,
+    status: Option<ProcessStatus>,
     #[serde(default)]
-    document: Option<CapturedDocumentBody>,
+    document: Option<Object<CapturedDocumentBody>>,
+}
+
+/// The status: an integer on the page; a numeric string is read too.
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum ProcessStatus {
+    Number(i64),
+    Text(String),
+}
+
+impl SuccessBody for CreateDocumentProcessReply {
+    fn missing(&self) -> Option<&'static str> {
+        if self.id.trim().is_empty() {
+            return Some("id");
+        }
+        if let Some(ProcessStatus::Text(text)) = &self.status
+            && text.trim().parse::<i64>().is_err()
+        {
+            return Some("status");
+        }
+        match &self.document {
+            Some(Object(document)) if document.id.trim().is_empty() => Some("document.id"),
+            _ => None,
+        }
+    }
+}
+
+/// Decodes a 200 body the way a call does (for tests and fuzzing); the
+/// error says where the body fails, never what it holds.
+pub fn parse_reply(body: &[u8]) -> Result<DocumentProcess, String> {
+    success_body::decode::<CreateDocumentProcessReply>(body)
+        .map(CreateDocumentProcessReply::into_domain)
 }
 
 #[derive(Deserialize)]
@@ -224,7 +263,7 @@ struct CapturedDocumentBody {
     #[serde(default)]
     id: String,
     #[serde(default, rename = "type")]
-    type_name: String,
+    type_name: Option<String>,
     #[serde(default)]
     cpf_match: Option<bool>,
     #[serde(default)]
@@ -232,27 +271,26 @@ struct CapturedDocumentBody {
     #[serde(default)]
     content: Option<serde_json::Map<String, serde_json::Value>>,
     #[serde(default)]
-    file_urls: Vec<String>,
+    file_urls: Option<Vec<String>>,
 }
 
 impl CreateDocumentProcessReply {
     pub(super) fn into_domain(self) -> DocumentProcess {
-        // The status is an integer on the page; a numeric string is read too.
         let status = match self.status {
-            Some(serde_json::Value::Number(n)) => n.as_i64(),
-            Some(serde_json::Value::String(s)) => s.trim().parse().ok(),
-            _ => None,
+            Some(ProcessStatus::Number(n)) => Some(n),
+            Some(ProcessStatus::Text(s)) => s.trim().parse().ok(),
+            None => None,
         };
         DocumentProcess {
             id: self.id,
             status,
-            document: self.document.map(|d| CapturedDocument {
+            document: self.document.map(|Object(d)| CapturedDocument {
                 id: d.id,
-                type_name: d.type_name,
+                type_name: d.type_name.unwrap_or_default(),
                 cpf_match: d.cpf_match,
                 face_match: d.face_match,
                 content: d.content.unwrap_or_default(),
-                file_urls: d.file_urls,
+                file_urls: d.file_urls.unwrap_or_default(),
             }),
         }
     }
@@ -354,5 +392,66 @@ mod tests {
             file_urls: vec![],
         };
         assert!(!format!("{document:?}").contains("Luke"));
+    }
+
+    #[test]
+    fn a_success_has_the_process_id_and_a_document_with_its_id() {
+        let page = br#"{"id":"80371b2a","status":3,"document":{"id":"doc-abc-123",
+            "type":"unico.moja.dictionary.br.cnh.v2.Cnh","cpfMatch":true,"faceMatch":true,
+            "content":{"numero":"12345678"},"fileUrls":["https://storage.example/front.jpg"]}}"#;
+        let ok = parse_reply(page).unwrap();
+        assert_eq!((ok.id.as_str(), ok.status), ("80371b2a", Some(3)));
+        let document = ok.document.unwrap();
+        assert_eq!(document.id, "doc-abc-123");
+        assert_eq!(document.cpf_match, Some(true));
+        let tolerated = [
+            // A failed process without a document; unnamed status numbers.
+            &br#"{"id":"p","status":5}"#[..],
+            br#"{"id":"p","status":7,"document":null}"#,
+            br#"{"id":"p","status":"3"}"#,
+            br#"{"id":"p"}"#,
+            br#"{"id":"p","status":null,"document":{"id":"d","type":null,"cpfMatch":null,"content":null,"fileUrls":null}}"#,
+            br#"{"id":"p","document":{"id":"d","type":"unico.future.v9.Future","extra":{"a":[1]}},"new":true}"#,
+        ];
+        for body in tolerated {
+            assert!(
+                parse_reply(body).is_ok(),
+                "{}",
+                String::from_utf8_lossy(body)
+            );
+        }
+    }
+
+    #[test]
+    fn empty_or_other_shapes_are_not_a_success() {
+        let refused = [
+            &br#"{}"#[..],
+            br#"[]"#,
+            br#"["p", 3]"#,
+            br#"{"id":""}"#,
+            br#"{"id":null}"#,
+            br#"{"id":"p","status":"done"}"#,
+            br#"{"id":"p","status":true}"#,
+            br#"{"id":"p","status":3.5}"#,
+            br#"{"id":"p","document":{}}"#,
+            br#"{"id":"p","document":{"id":""}}"#,
+            br#"{"id":"p","document":["d"]}"#,
+            br#"{"id":"p","document":{"id":"d","cpfMatch":"yes"}}"#,
+            br#"{"id":"p","document":{"id":"d","content":["a"]}}"#,
+            br#"{"id":"p","document":{"id":"d","fileUrls":"https://x"}}"#,
+            b"null",
+        ];
+        for body in refused {
+            assert!(
+                parse_reply(body).is_err(),
+                "{}",
+                String::from_utf8_lossy(body)
+            );
+        }
+        assert_eq!(parse_reply(br#"{}"#).unwrap_err(), "id missing or empty");
+        assert_eq!(
+            parse_reply(br#"{"id":"p","document":{"type":"x"}}"#).unwrap_err(),
+            "document.id missing or empty"
+        );
     }
 }

@@ -1,6 +1,13 @@
 //! Reads whatever the vendor sends with an error: every envelope seen across
 //! its pages (see `shared/upstream/more-endpoints.md`), plain text from an API
 //! gateway, HTML from a load balancer, an empty body, or garbage. Never fails.
+//!
+//! The code read here travels far (ErrorInfo metadata, the call's log line,
+//! span attributes), so only what is a code by its shape is kept: a number,
+//! a dotted code (`1.2.5`) or a word code (letters joined by underscores:
+//! OAuth's `invalid_grant`, `process_not_found`). Any other text (a vendor
+//! echoing input: `{"code":"Luke 52998224725"}`) becomes
+//! [`UNRECOGNIZED_TEXT_CODE`]; the raw body stays in the masked debug excerpt.
 
 use std::time::{Duration, SystemTime};
 
@@ -13,6 +20,16 @@ use super::error::VendorCode;
 const MAX_TEXT_MESSAGE_CHARS: usize = 512;
 /// Retry-After values beyond this are clamped: a hint, not a lock-out.
 const MAX_RETRY_AFTER: Duration = Duration::from_secs(3600);
+
+/// The code kept for a text code that is neither a number, a dotted code
+/// nor a word code.
+pub const UNRECOGNIZED_TEXT_CODE: &str = "unrecognized-text";
+/// The longest dotted code kept (the token endpoint's are like `1.2.18`).
+const MAX_DOTTED_CODE_CHARS: usize = 32;
+/// The longest run of digits taken as a numeric code (always fits an i64).
+const MAX_NUMERIC_CODE_DIGITS: usize = 18;
+/// The longest word code kept (`invalid_grant`, `process_not_found`).
+const MAX_WORD_CODE_CHARS: usize = 48;
 
 /// What could be read from an error body.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -58,7 +75,7 @@ fn parse_object(object: &Map<String, Value>) -> ParsedErrorBody {
         let code = description
             .as_deref()
             .and_then(dotted_code)
-            .or_else(|| VendorCode::from_text(error));
+            .or_else(|| code_from_text(error));
         return ParsedErrorBody {
             code,
             message: description.or_else(|| Some(error.clone())),
@@ -85,7 +102,7 @@ fn parse_text(text: &str) -> ParsedErrorBody {
 fn code_of(value: &Value) -> Option<VendorCode> {
     match value {
         Value::Number(n) => n.as_i64().map(VendorCode::Number),
-        Value::String(s) => VendorCode::from_text(s),
+        Value::String(s) => code_from_text(s),
         _ => None,
     }
 }
@@ -98,16 +115,52 @@ fn text_field(object: &Map<String, Value>, keys: &[&str]) -> Option<String> {
         .map(str::to_owned)
 }
 
+/// A code sent as text, kept only when it has the shape of a code: `"20068"`
+/// is the number 20068, `1.2.5` and word codes stay text, anything else is
+/// [`UNRECOGNIZED_TEXT_CODE`]. Blank is no code at all.
+pub fn code_from_text(text: &str) -> Option<VendorCode> {
+    let text = text.trim();
+    if text.is_empty() {
+        return None;
+    }
+    let digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
+    if digits(text)
+        && text.len() <= MAX_NUMERIC_CODE_DIGITS
+        && let Ok(number) = text.parse()
+    {
+        return Some(VendorCode::Number(number));
+    }
+    let kept = is_dotted_code(text) || is_word_code(text);
+    Some(VendorCode::Text(
+        if kept { text } else { UNRECOGNIZED_TEXT_CODE }.to_owned(),
+    ))
+}
+
+/// `1.2.5`: at least two dot-separated runs of digits, bounded in length.
+fn is_dotted_code(text: &str) -> bool {
+    text.len() <= MAX_DOTTED_CODE_CHARS
+        && text.split('.').count() >= 2
+        && text
+            .split('.')
+            .all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()))
+}
+
+/// `invalid_grant`, `PROCESS_GONE`: ASCII letters in at least two words
+/// joined by single underscores, bounded in length. No digits, no spaces:
+/// a name, an e-mail or an identifier never has this shape.
+fn is_word_code(text: &str) -> bool {
+    text.len() <= MAX_WORD_CODE_CHARS
+        && text.split('_').count() >= 2
+        && text
+            .split('_')
+            .all(|w| !w.is_empty() && w.bytes().all(|b| b.is_ascii_alphabetic()))
+}
+
 /// The token endpoint puts its code at the end of a sentence: `… 1.2.5`.
 fn dotted_code(description: &str) -> Option<VendorCode> {
     let last = description.split_whitespace().last()?;
     let last = last.trim_end_matches(['.', ')', ']']);
-    let parts: Vec<&str> = last.split('.').collect();
-    let dotted = parts.len() >= 2
-        && parts
-            .iter()
-            .all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()));
-    dotted.then(|| VendorCode::Text(last.to_owned()))
+    is_dotted_code(last).then(|| VendorCode::Text(last.to_owned()))
 }
 
 /// Reads a `Retry-After` header: delta-seconds or an HTTP-date.
@@ -223,10 +276,64 @@ mod tests {
     }
 
     #[test]
+    fn a_text_code_is_kept_only_when_it_has_the_shape_of_a_code() {
+        let text = |s: &str| Some(VendorCode::Text(s.to_owned()));
+        let unrecognized = text(UNRECOGNIZED_TEXT_CODE);
+        assert_eq!(
+            parse(br#"{"code": " 20068 "}"#).code,
+            Some(VendorCode::Number(20068))
+        );
+        assert_eq!(parse(br#"{"code": "1.2.18"}"#).code, text("1.2.18"));
+        assert_eq!(
+            parse(br#"{"error": {"code": "1.0.14"}}"#).code,
+            text("1.0.14")
+        );
+        assert_eq!(
+            parse(br#"{"error": "invalid_client"}"#).code,
+            text("invalid_client")
+        );
+        assert_eq!(
+            parse(br#"{"error": {"code": "process_gone"}}"#).code,
+            text("process_gone")
+        );
+        assert_eq!(
+            parse(br#"{"code": "PROCESS_NOT_FOUND"}"#).code,
+            text("PROCESS_NOT_FOUND")
+        );
+        for echoed in [
+            r#"{"code": "Luke Skywalker 52998224725"}"#,
+            r#"{"code": "luke"}"#,
+            r#"{"code": "code_52998224725"}"#,
+            r#"{"code": "a__b"}"#,
+            r#"{"code": "_a_b"}"#,
+            r#"{"error": "Luke Skywalker 52998224725"}"#,
+            r#"{"error": {"code": "luke@example.com"}}"#,
+            r#"{"code": "abc"}"#,
+            r#"{"code": "-5"}"#,
+            r#"{"code": "+5"}"#,
+            r#"{"code": "1..2"}"#,
+            r#"{"code": "1.2."}"#,
+            r#"{"code": "1234567890123456789"}"#,
+        ] {
+            assert_eq!(parse(echoed.as_bytes()).code, unrecognized, "{echoed}");
+        }
+        let long_dotted = format!(r#"{{"code": "{}1"}}"#, "1.".repeat(40));
+        assert_eq!(parse(long_dotted.as_bytes()).code, unrecognized);
+        let huge = format!(r#"{{"code": "{}"}}"#, "x".repeat(60 * 1024));
+        assert_eq!(parse(huge.as_bytes()).code, unrecognized);
+        // A dotted code at the end of a long description is bounded too.
+        let description = format!(
+            r#"{{"error":"server_error","error_description":"Falha {}1"}}"#,
+            "1.".repeat(40)
+        );
+        assert_eq!(parse(description.as_bytes()).code, text("server_error"));
+    }
+
+    #[test]
     fn odd_json_shapes_are_tolerated() {
         assert_eq!(
             parse(br#"{"code": "abc"}"#).code,
-            Some(VendorCode::Text("abc".into()))
+            Some(VendorCode::Text(UNRECOGNIZED_TEXT_CODE.into()))
         );
         assert_eq!(
             parse(br#"{"code": 1.5, "message": "m"}"#),

@@ -8,8 +8,12 @@
 use serde::Deserialize;
 
 use super::{
-    client::UpstreamClient, credentials::UpstreamCredentials, endpoint::Endpoint,
-    error::UpstreamError, hosts::endpoint_url,
+    client::UpstreamClient,
+    credentials::UpstreamCredentials,
+    endpoint::Endpoint,
+    error::UpstreamError,
+    hosts::endpoint_url,
+    success_body::{Object, SuccessBody},
 };
 use crate::domain::{DocumentKind, Personal};
 
@@ -49,11 +53,18 @@ impl UpstreamClient {
     }
 }
 
-/// The 200 body. Unknown fields are ignored.
+/// The 200 body: `items`, a list of objects (possibly empty, or of empty
+/// objects); an answer without it is no list at all. Unknown fields are
+/// ignored.
 #[derive(Deserialize)]
 struct ListReply {
-    #[serde(default)]
-    items: Vec<ItemBody>,
+    items: Vec<Object<ItemBody>>,
+}
+
+impl SuccessBody for ListReply {
+    fn missing(&self) -> Option<&'static str> {
+        None
+    }
 }
 
 #[derive(Deserialize)]
@@ -69,7 +80,7 @@ impl ListReply {
     fn into_domain(self) -> Vec<ReusableDocument> {
         self.items
             .into_iter()
-            .filter_map(|item| {
+            .filter_map(|Object(item)| {
                 let id = item.document_id.filter(|id| !id.trim().is_empty())?;
                 Some(ReusableDocument {
                     id,
@@ -85,9 +96,25 @@ mod tests {
     use super::*;
 
     fn parse(body: &str) -> Vec<ReusableDocument> {
-        serde_json::from_str::<ListReply>(body)
+        crate::upstream::success_body::decode::<ListReply>(body.as_bytes())
             .unwrap()
             .into_domain()
+    }
+
+    #[test]
+    fn other_shapes_are_no_list() {
+        for body in [
+            r#"{}"#,
+            r#"[]"#,
+            r#"{"items":null}"#,
+            r#"{"items":[["d-1"]]}"#,
+            r#"{"items":{}}"#,
+        ] {
+            assert!(
+                crate::upstream::success_body::decode::<ListReply>(body.as_bytes()).is_err(),
+                "{body}"
+            );
+        }
     }
 
     #[test]

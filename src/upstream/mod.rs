@@ -13,16 +13,21 @@ mod get_document_process;
 mod hosts;
 mod list_reusable_documents;
 mod set_process_document;
+mod success_body;
 mod token;
 
 pub use client::{ClientBuildError, UpstreamClient, UpstreamSettings};
 pub use create_document_process::{
     Capture, CapturedDocument, CreateDocumentProcess, DocumentProcess, Subject, encode_body,
+    parse_reply as parse_create_document_process_reply,
 };
 pub use credentials::{CredentialsFormatError, UpstreamCredentials};
 pub use endpoint::{Api, Endpoint};
 pub use error::{UpstreamError, VendorCode, VendorError};
 pub use hosts::{Environment, HostsError, UpstreamHosts};
 pub use list_reusable_documents::{ListReusableDocuments, ReusableDocument};
-pub use set_process_document::{DocumentOnProcess, ProcessWithDocument, SetProcessDocument};
+pub use set_process_document::{
+    DocumentOnProcess, ProcessWithDocument, SetProcessDocument,
+    parse_reply as parse_set_process_document_reply,
+};
 pub use token::{AccessToken, TokenError};

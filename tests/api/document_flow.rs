@@ -482,8 +482,8 @@ async fn reads_and_watches_are_counted_by_route_template_without_personal_data()
     drop(cancelled);
     tokio::time::sleep(Duration::from_millis(100)).await;
 
-    let text = crate::observability::scrape(&app).await;
-    let value = |series: &str| crate::observability::value_of(&text, series);
+    let text = crate::helpers::scrape(&app).await;
+    let value = |series: &str| crate::helpers::value_of(&text, series);
     let calls = |method: &str, code: &str| {
         value(&format!(
             "unico_facade_rpc_requests_total{{method=\"{method}\",code=\"{code}\"}}"

@@ -427,3 +427,22 @@ pub(crate) fn capture_trace_logs() -> (Captured, tracing::subscriber::DefaultGua
         .finish();
     (captured, tracing::subscriber::set_default(subscriber))
 }
+
+/// The facade's metrics, scraped from its admin listener.
+pub(crate) async fn scrape(app: &TestApp) -> String {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let url = format!("http://{}/metrics", app.admin_addr.expect("admin listener"));
+    let response = reqwest::get(url).await.unwrap();
+    assert_eq!(response.status(), 200);
+    response.text().await.unwrap()
+}
+
+/// The value of one series (name and labels, exactly) in a scrape.
+pub(crate) fn value_of(text: &str, series: &str) -> f64 {
+    text.lines()
+        .find_map(|l| {
+            l.strip_prefix(series)
+                .and_then(|rest| rest.trim().parse().ok())
+        })
+        .unwrap_or_else(|| panic!("no series {series} in\n{text}"))
+}

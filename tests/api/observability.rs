@@ -21,7 +21,9 @@ use tonic_types::StatusExt;
 use tracing_subscriber::layer::SubscriberExt;
 use unico_facade::telemetry::{self, Export};
 
-use crate::helpers::{authorized, closed_port, set_cpf, spawn_app, spawn_app_with};
+use crate::helpers::{
+    authorized, closed_port, scrape, set_cpf, spawn_app, spawn_app_with, value_of,
+};
 
 const TRACE_ID: &str = "4bf92f3577b34da6a3ce929d0e0e4736";
 const PARENT_SPAN_ID: &str = "00f067aa0ba902b7";
@@ -221,23 +223,6 @@ async fn an_unreachable_collector_never_slows_or_fails_a_call() {
         "{:?}",
         started.elapsed()
     );
-}
-
-pub(crate) async fn scrape(app: &crate::helpers::TestApp) -> String {
-    let _ = rustls::crypto::ring::default_provider().install_default();
-    let url = format!("http://{}/metrics", app.admin_addr.expect("admin listener"));
-    let response = reqwest::get(url).await.unwrap();
-    assert_eq!(response.status(), 200);
-    response.text().await.unwrap()
-}
-
-pub(crate) fn value_of(text: &str, series: &str) -> f64 {
-    text.lines()
-        .find_map(|l| {
-            l.strip_prefix(series)
-                .and_then(|rest| rest.trim().parse().ok())
-        })
-        .unwrap_or_else(|| panic!("no series {series} in\n{text}"))
 }
 
 #[tokio::test]

@@ -1,0 +1,8 @@
+#![no_main]
+//! Fuzz target: see `checks::error_body`.
+
+#[allow(dead_code)] // each target uses one check
+#[path = "../checks.rs"]
+mod checks;
+
+libfuzzer_sys::fuzz_target!(|data: &[u8]| checks::error_body(data));

@@ -1,0 +1,8 @@
+#![no_main]
+//! Fuzz target: see `checks::grpc_timeout`.
+
+#[allow(dead_code)] // each target uses one check
+#[path = "../checks.rs"]
+mod checks;
+
+libfuzzer_sys::fuzz_target!(|data: &[u8]| checks::grpc_timeout(data));
