@@ -75,7 +75,7 @@ pub(crate) fn error_body(data: &[u8]) {
     assert_eq!(info.metadata["origin"], "upstream");
     assert_eq!(info.metadata["upstreamHttpStatus"], http_status.to_string());
     if let Some(code) = info.metadata.get("upstreamCode") {
-        assert!(code.len() <= 32, "upstreamCode of {} bytes", code.len());
+        assert!(code.len() <= 48, "upstreamCode of {} bytes", code.len());
     }
     assert_ne!(status.code(), Code::Ok);
     // The status message is the table's English, never the vendor's text.
