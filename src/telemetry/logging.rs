@@ -69,13 +69,23 @@ fn otel_filter() -> FilterFn<fn(&Metadata<'_>) -> bool> {
 }
 
 /// The OpenTelemetry layer over a tracer provider, filtered to the facade's
-/// own spans.
+/// own spans. A span carries the attributes the facade sets (`rpc.*`,
+/// `http.*`, `unico.*`) and nothing of `tracing`'s own bookkeeping: no
+/// source location, thread, target or busy/idle timings, which would cost
+/// allocations and clock reads on every poll of every call. Nor is the
+/// OpenTelemetry context made current on each poll: the facade reads a span's
+/// context explicitly where it propagates it.
 pub fn otel_layer<S>(provider: &SdkTracerProvider) -> impl Layer<S> + use<S>
 where
     S: tracing::Subscriber + for<'a> tracing_subscriber::registry::LookupSpan<'a>,
 {
     tracing_opentelemetry::layer()
         .with_tracer(provider.tracer("unico-facade"))
+        .with_location(false)
+        .with_threads(false)
+        .with_target(false)
+        .with_tracked_inactivity(false)
+        .with_context_activation(false)
         .with_filter(otel_filter())
 }
 
