@@ -12,6 +12,14 @@ use unico_facade::{
     telemetry::{self, Export, LogFormat, Telemetry},
 };
 
+/// mimalloc instead of the C library's allocator: a call makes a few hundred
+/// small, short-lived allocations on two threads (HTTP/2 frames, headers,
+/// spans, the log line), and glibc's malloc and free were a tenth of the
+/// CPU time in the profile. Built with `no_thp`: with transparent huge pages
+/// its eagerly committed arena made idle RSS 19 MiB instead of 12.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[tokio::main]
 async fn main() -> ExitCode {
     let cli = match Cli::try_parse() {

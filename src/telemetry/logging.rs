@@ -1,13 +1,27 @@
 //! The `tracing` subscriber: JSON lines or human-readable text, level from
 //! `RUST_LOG` (default `info`), spans exported through OpenTelemetry. The
 //! writer is a parameter so that tests can capture or silence output.
+//!
+//! Each layer has its own filter. The log layer follows `RUST_LOG`; the
+//! OpenTelemetry layer sees only the facade's own spans (and its warnings,
+//! as span events), whatever `RUST_LOG` says. Without the second filter the
+//! OpenTelemetry layer would receive every span and event of every crate
+//! (hyper, h2, tower, reqwest) at every level, the global maximum level would
+//! be TRACE, and every TRACE callsite of every dependency would be evaluated
+//! and recorded on the hot path: that cost most of a call's CPU time.
 
 use std::io::IsTerminal;
 
 use opentelemetry::trace::TracerProvider as _;
 use opentelemetry_sdk::trace::SdkTracerProvider;
+use tracing::{Level, Metadata, level_filters::LevelFilter};
 use tracing_subscriber::{
-    EnvFilter, Layer, Registry, fmt::MakeWriter, layer::SubscriberExt, util::SubscriberInitExt,
+    EnvFilter, Layer, Registry,
+    field::RecordFields,
+    filter::{FilterFn, filter_fn},
+    fmt::{FormatFields, FormattedFields, MakeWriter, format::Writer},
+    layer::SubscriberExt,
+    util::SubscriberInitExt,
 };
 
 /// How logs are written.
@@ -20,20 +34,95 @@ pub enum LogFormat {
     Text,
 }
 
-/// The OpenTelemetry layer over a tracer provider.
+/// The log filter when `RUST_LOG` is unset or invalid.
+pub const DEFAULT_LOG_FILTER: &str = "info";
+
+/// The crate's own target prefix.
+const FACADE_TARGET: &str = "unico_facade";
+
+/// The log filter: `RUST_LOG`, else [`DEFAULT_LOG_FILTER`].
+pub fn log_filter() -> EnvFilter {
+    EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(DEFAULT_LOG_FILTER))
+}
+
+/// Whether the OpenTelemetry layer sees a span or event: the facade's own
+/// spans at INFO and above, and its warnings and errors as span events. Its
+/// INFO events (the per-call log line) repeat the span's attributes.
+fn exported(metadata: &Metadata<'_>) -> bool {
+    let target = metadata.target();
+    let own = target == FACADE_TARGET
+        || target
+            .strip_prefix(FACADE_TARGET)
+            .is_some_and(|rest| rest.starts_with("::"));
+    let most_verbose = if metadata.is_span() {
+        Level::INFO
+    } else {
+        Level::WARN
+    };
+    own && *metadata.level() <= most_verbose
+}
+
+/// The OpenTelemetry layer's filter: see [`exported`]. The level hint keeps
+/// the global maximum level at the log filter's when that is less verbose.
+fn otel_filter() -> FilterFn<fn(&Metadata<'_>) -> bool> {
+    filter_fn(exported as fn(&Metadata<'_>) -> bool).with_max_level_hint(LevelFilter::INFO)
+}
+
+/// The OpenTelemetry layer over a tracer provider, filtered to the facade's
+/// own spans. A span carries the attributes the facade sets (`rpc.*`,
+/// `http.*`, `unico.*`) and nothing of `tracing`'s own bookkeeping: no
+/// source location, thread, target or busy/idle timings, which would cost
+/// allocations and clock reads on every poll of every call. Nor is the
+/// OpenTelemetry context made current on each poll: the facade reads a span's
+/// context explicitly where it propagates it.
 pub fn otel_layer<S>(provider: &SdkTracerProvider) -> impl Layer<S> + use<S>
 where
     S: tracing::Subscriber + for<'a> tracing_subscriber::registry::LookupSpan<'a>,
 {
-    tracing_opentelemetry::layer().with_tracer(provider.tracer("unico-facade"))
+    tracing_opentelemetry::layer()
+        .with_tracer(provider.tracer("unico-facade"))
+        .with_location(false)
+        .with_threads(false)
+        .with_target(false)
+        .with_tracked_inactivity(false)
+        .with_context_activation(false)
+        .with_filter(otel_filter())
 }
 
-/// Installs the global subscriber. Returns false if one was already set.
-pub fn init<W>(format: LogFormat, writer: W, provider: &SdkTracerProvider) -> bool
+/// JSON lines print neither the current span nor the span list, so span
+/// fields are not formatted at all. The JSON formatter would otherwise render
+/// every span's fields to a JSON string when the span opens and parse and
+/// rewrite that string on every `record` (request id, status code): a
+/// measurable share of a call's CPU time, for text no line ever shows.
+/// Event fields are written by the JSON formatter itself, not through this.
+#[derive(Debug, Clone, Copy, Default)]
+struct NoSpanFields;
+
+impl<'writer> FormatFields<'writer> for NoSpanFields {
+    fn format_fields<R: RecordFields>(&self, _: Writer<'writer>, _: R) -> std::fmt::Result {
+        Ok(())
+    }
+
+    fn add_fields(
+        &self,
+        _: &'writer mut FormattedFields<Self>,
+        _: &tracing::span::Record<'_>,
+    ) -> std::fmt::Result {
+        Ok(())
+    }
+}
+
+/// The subscriber [`init`] installs: the log layer under `filter`, writing
+/// to `writer`, and the OpenTelemetry layer.
+pub fn subscriber<W>(
+    format: LogFormat,
+    filter: EnvFilter,
+    writer: W,
+    provider: &SdkTracerProvider,
+) -> impl tracing::Subscriber + Send + Sync + for<'a> tracing_subscriber::registry::LookupSpan<'a>
 where
     W: for<'a> MakeWriter<'a> + Send + Sync + 'static,
 {
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
     let json = match format {
         LogFormat::Json => true,
         LogFormat::Text => false,
@@ -45,7 +134,8 @@ where
             fmt.json()
                 .flatten_event(true)
                 .with_current_span(false)
-                .with_span_list(false),
+                .with_span_list(false)
+                .fmt_fields(NoSpanFields),
         )
     } else {
         Box::new(fmt)
@@ -53,6 +143,182 @@ where
     tracing_subscriber::registry()
         .with(fmt.with_filter(filter))
         .with(otel_layer(provider))
+}
+
+/// Installs the global subscriber, filtered by `RUST_LOG`. Returns false if
+/// one was already set.
+pub fn init<W>(format: LogFormat, writer: W, provider: &SdkTracerProvider) -> bool
+where
+    W: for<'a> MakeWriter<'a> + Send + Sync + 'static,
+{
+    subscriber(format, log_filter(), writer, provider)
         .try_init()
         .is_ok()
+}
+
+#[cfg(test)]
+mod tests {
+    //! These assert what the subscriber *enables*, not how fast it is: a
+    //! dependency's TRACE callsite that is enabled costs on every call.
+
+    use tracing::{Level, Subscriber, level_filters::LevelFilter};
+    use tracing_subscriber::layer::SubscriberExt;
+
+    use super::*;
+
+    fn provider() -> SdkTracerProvider {
+        SdkTracerProvider::builder().build()
+    }
+
+    /// The dependencies on the hot path at their two busiest levels
+    /// (`enabled!` needs a literal target: one probe per case).
+    fn dependency_probes() -> [(&'static str, bool); 12] {
+        [
+            ("h2 trace", tracing::enabled!(target: "h2", Level::TRACE)),
+            ("h2 debug", tracing::enabled!(target: "h2", Level::DEBUG)),
+            (
+                "hyper trace",
+                tracing::enabled!(target: "hyper", Level::TRACE),
+            ),
+            (
+                "hyper debug",
+                tracing::enabled!(target: "hyper", Level::DEBUG),
+            ),
+            (
+                "hyper_util trace",
+                tracing::enabled!(target: "hyper_util", Level::TRACE),
+            ),
+            (
+                "hyper_util debug",
+                tracing::enabled!(target: "hyper_util", Level::DEBUG),
+            ),
+            (
+                "tower trace",
+                tracing::enabled!(target: "tower", Level::TRACE),
+            ),
+            (
+                "tower debug",
+                tracing::enabled!(target: "tower", Level::DEBUG),
+            ),
+            (
+                "reqwest trace",
+                tracing::enabled!(target: "reqwest", Level::TRACE),
+            ),
+            (
+                "reqwest debug",
+                tracing::enabled!(target: "reqwest", Level::DEBUG),
+            ),
+            (
+                "tonic trace",
+                tracing::enabled!(target: "tonic", Level::TRACE),
+            ),
+            (
+                "tonic debug",
+                tracing::enabled!(target: "tonic", Level::DEBUG),
+            ),
+        ]
+    }
+
+    #[test]
+    fn the_default_subscriber_enables_no_trace_or_debug_callsite_of_a_dependency() {
+        let subscriber = subscriber(
+            LogFormat::Json,
+            EnvFilter::new(DEFAULT_LOG_FILTER),
+            std::io::sink,
+            &provider(),
+        );
+        assert_eq!(
+            subscriber.max_level_hint(),
+            Some(LevelFilter::INFO),
+            "the global maximum level stays at the log filter's"
+        );
+        tracing::subscriber::with_default(subscriber, || {
+            for (probe, enabled) in dependency_probes() {
+                assert!(!enabled, "{probe} is enabled at the default filter");
+            }
+            assert!(
+                tracing::enabled!(target: "unico_facade::service", Level::INFO),
+                "the facade's own log line stays on"
+            );
+            assert!(!tracing::enabled!(target: "unico_facade::service", Level::DEBUG));
+        });
+    }
+
+    /// A writer into a shared buffer.
+    #[derive(Clone, Default)]
+    struct Captured(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+    impl std::io::Write for Captured {
+        fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(bytes);
+            Ok(bytes.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn a_json_line_is_the_events_fields_flattened_without_span_fields() {
+        let captured = Captured::default();
+        let writer = captured.clone();
+        let subscriber = subscriber(
+            LogFormat::Json,
+            EnvFilter::new(DEFAULT_LOG_FILTER),
+            move || writer.clone(),
+            &provider(),
+        );
+        tracing::subscriber::with_default(subscriber, || {
+            let span = tracing::info_span!(
+                "rpc",
+                rpc.method = "M",
+                unico.request_id = tracing::field::Empty
+            );
+            let _entered = span.enter();
+            span.record("unico.request_id", "span-field");
+            tracing::info!(
+                rpc.method = "SetProcessDocument",
+                grpc.code = "OK",
+                latency_ms = 1.5,
+                "call finished"
+            );
+        });
+        let text = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines.len(), 1, "{text}");
+        let line: serde_json::Value = serde_json::from_str(lines[0]).unwrap();
+        assert_eq!(line["level"], "INFO");
+        assert_eq!(line["message"], "call finished");
+        assert_eq!(line["rpc.method"], "SetProcessDocument");
+        assert_eq!(line["grpc.code"], "OK");
+        assert_eq!(line["latency_ms"], 1.5);
+        assert!(
+            line.get("span").is_none() && line.get("spans").is_none(),
+            "{text}"
+        );
+        assert!(!text.contains("span-field"), "{text}");
+    }
+
+    #[test]
+    fn the_otel_layer_sees_only_the_facades_spans_and_warnings() {
+        let otel_only = tracing_subscriber::registry().with(otel_layer(&provider()));
+        assert_eq!(otel_only.max_level_hint(), Some(LevelFilter::INFO));
+        tracing::subscriber::with_default(otel_only, || {
+            for (probe, enabled) in dependency_probes() {
+                assert!(!enabled, "the OpenTelemetry layer sees {probe}");
+            }
+            assert!(!tracing::enabled!(target: "h2", Level::INFO));
+            assert!(!tracing::enabled!(target: "hyper", Level::ERROR));
+            assert!(!tracing::enabled!(target: "unico_facade_lookalike", Level::INFO));
+            assert!(
+                tracing::span_enabled!(target: "unico_facade::telemetry::rpc_span", Level::INFO)
+            );
+            assert!(tracing::span_enabled!(target: "unico_facade::upstream::client", Level::INFO));
+            assert!(
+                !tracing::span_enabled!(target: "unico_facade::upstream::client", Level::DEBUG)
+            );
+            assert!(!tracing::event_enabled!(target: "unico_facade::service", Level::INFO));
+            assert!(tracing::event_enabled!(target: "unico_facade::service", Level::WARN));
+        });
+    }
 }

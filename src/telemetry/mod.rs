@@ -1,6 +1,6 @@
 //! Telemetry, in one place:
 //! - `logging`: the `tracing` subscriber (JSON lines or text, `RUST_LOG`),
-//!   with the OpenTelemetry layer;
+//!   with the OpenTelemetry layer, which sees only the facade's own spans;
 //! - `otel`: the tracer provider (OTLP export configured by the standard
 //!   `OTEL_*` variables, off without an endpoint) and W3C propagation;
 //! - `rpc_span`: one server span per facade RPC, parented on the caller's
@@ -15,6 +15,6 @@ mod otel;
 pub mod redact;
 mod rpc_span;
 
-pub use logging::{LogFormat, init, otel_layer};
+pub use logging::{DEFAULT_LOG_FILTER, LogFormat, init, log_filter, otel_layer, subscriber};
 pub use otel::{Export, Telemetry, install_propagator, tracer_provider};
 pub use rpc_span::RpcSpanLayer;

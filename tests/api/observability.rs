@@ -126,6 +126,24 @@ async fn spans_reach_the_collector_under_the_callers_trace_and_the_vendor_gets_i
         .unwrap()
         .unwrap();
     let spans = collector.0.lock().unwrap().clone();
+    let names: Vec<&str> = spans.iter().map(|s| s.name.as_str()).collect();
+    assert!(
+        names
+            .iter()
+            .all(|n| n.starts_with("unico.identity.v1.") || n.starts_with("POST /")),
+        "only the facade's own spans are exported, none of hyper, h2, tower or reqwest: {names:?}"
+    );
+    for span in &spans {
+        for key in attributes(span).keys() {
+            assert!(
+                ["rpc.", "http.", "server.", "error.", "unico."]
+                    .iter()
+                    .any(|prefix| key.starts_with(prefix)),
+                "{}: {key} is not one of the facade's attributes",
+                span.name
+            );
+        }
+    }
 
     let rpc: Vec<&Span> = spans
         .iter()
