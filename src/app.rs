@@ -54,6 +54,8 @@ pub enum StartupError {
     Client(#[from] ClientBuildError),
     #[error("cannot build server reflection: {0}")]
     Reflection(#[from] tonic_reflection::server::Error),
+    #[error("idempotency: {0}")]
+    Idempotency(#[from] crate::idempotency::StartError),
     #[error("the gRPC server failed: {0}")]
     Serve(#[from] tonic::transport::Error),
 }
@@ -118,6 +120,12 @@ impl App {
             upstream_health: UpstreamHealth::new(health.clone()).await,
             watch: settings.watch,
             metrics: metrics.clone(),
+            idempotency: crate::idempotency::build(
+                &settings.idempotency,
+                health.clone(),
+                metrics.clone(),
+            )
+            .await?,
         });
         Ok(Self {
             listener,

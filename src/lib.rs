@@ -12,6 +12,9 @@
 //!   the facade's own service account and cached access token).
 //! - [`upstream`]: the vendor's REST client, failures classified by phase; no gRPC.
 //! - [`status`]: THE table from failures to `tonic::Status` with error details.
+//! - [`idempotency`]: AIP-155 `request_id` on creates: one vendor call per
+//!   key, answers stored encrypted and replayed.
+//! - [`store`]: the key–value store behind it (embedded, or Redis).
 //! - [`request_size`]: oversized requests as RESOURCE_EXHAUSTED with ErrorInfo.
 //! - [`concurrency`]: the global limit on concurrent calls, rejecting fast.
 //! - [`rate_limit`]: the optional outgoing rate limit, queueing within deadlines.
@@ -31,12 +34,14 @@ pub mod credentials;
 pub mod domain;
 pub mod emulator;
 pub mod health_check;
+pub mod idempotency;
 pub mod metrics;
 pub mod pb;
 pub mod rate_limit;
 pub mod request_size;
 pub mod service;
 pub mod status;
+pub mod store;
 pub mod telemetry;
 pub mod upstream;
 pub mod upstream_health;

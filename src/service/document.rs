@@ -7,6 +7,7 @@ use tonic::{Request, Response, Status};
 use super::{Shared, SharedState, WatchStream, call_upstream, watch};
 use crate::{
     domain::{DocumentKind, ProcessId},
+    idempotency::{Fingerprint, Idempotent},
     pb::identity_v1::{
         self as pb, CreateDocumentProcessRequest, CreateDocumentProcessResponse,
         GetDocumentProcessRequest, GetDocumentProcessResponse, ListReusableDocumentsRequest,
@@ -36,30 +37,59 @@ impl DocumentHandler {
     async fn create(
         &self,
         request: Request<CreateDocumentProcessRequest>,
-    ) -> Result<CreateDocumentProcessResponse, FacadeError> {
-        let deadline = self.shared.admit(request.metadata(), Api::Id)?;
+    ) -> Idempotent<CreateDocumentProcessResponse> {
+        let fresh = |error: FacadeError| Idempotent {
+            outcome: Err(error),
+            replayed: false,
+        };
+        let deadline = match self.shared.admit(request.metadata(), Api::Id) {
+            Ok(deadline) => deadline,
+            Err(error) => return fresh(error.into()),
+        };
         let call =
-            validation::create_document_process(request.get_ref(), &self.shared.image_limits)?;
-        let (upstream, call) = (&self.shared.upstream, &call);
-        let process = call_upstream(
-            &self.shared,
-            request.metadata(),
-            Endpoint::CreateDocumentProcess,
-            CallContext {
-                resource_name: None,
-                // The biometric process is what a selfie-JWT condition is about.
-                precondition_subject: Some(call.auth_process_id.clone()),
-                reusing_document: matches!(call.capture, Capture::Reuse { .. }),
-            },
-            deadline,
-            |credentials, budget| async move {
-                upstream
-                    .create_document_process(&credentials, call, budget)
-                    .await
-            },
-        )
-        .await?;
-        Ok(to_response(process))
+            match validation::create_document_process(request.get_ref(), &self.shared.image_limits)
+            {
+                Ok(call) => call,
+                Err(error) => return fresh(error.into()),
+            };
+        let fingerprint = Fingerprint::of(&CreateDocumentProcessRequest {
+            request_id: String::new(),
+            ..request.get_ref().clone()
+        });
+        let (shared, metadata, call) = (&self.shared, request.metadata(), &call);
+        let upstream = &shared.upstream;
+        let create = || async move {
+            let process = call_upstream(
+                shared,
+                metadata,
+                Endpoint::CreateDocumentProcess,
+                CallContext {
+                    resource_name: None,
+                    // The biometric process is what a selfie-JWT condition is about.
+                    precondition_subject: Some(call.auth_process_id.clone()),
+                    reusing_document: matches!(call.capture, Capture::Reuse { .. }),
+                },
+                deadline,
+                |credentials, budget| async move {
+                    upstream
+                        .create_document_process(&credentials, call, budget)
+                        .await
+                },
+            )
+            .await?;
+            Ok(to_response(process))
+        };
+        self.shared
+            .idempotency
+            .run(
+                Endpoint::CreateDocumentProcess,
+                request.metadata(),
+                &request.get_ref().request_id,
+                fingerprint,
+                deadline,
+                create,
+            )
+            .await
     }
 
     async fn list(
@@ -139,7 +169,8 @@ impl DocumentService for DocumentHandler {
         let scope = self
             .shared
             .begin("CreateDocumentProcess", request.metadata());
-        scope.finish(self.create(request).await)
+        let Idempotent { outcome, replayed } = self.create(request).await;
+        Idempotent::mark(replayed, scope.finish(outcome))
     }
 
     async fn list_reusable_documents(

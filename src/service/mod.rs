@@ -48,6 +48,8 @@ pub struct Shared {
     /// How watches pace their reads.
     pub watch: WatchSettings,
     pub metrics: Arc<Metrics>,
+    /// Creates with a `request_id`: one vendor call per key.
+    pub idempotency: crate::idempotency::Idempotency,
 }
 
 /// The pause before the one retry of a refused connection.
@@ -310,6 +312,13 @@ mod tests {
             upstream_health: UpstreamHealth::new(tonic_health::server::HealthReporter::new()).await,
             watch: WatchSettings::default(),
             metrics: Arc::new(Metrics::new()),
+            idempotency: crate::idempotency::build(
+                &crate::idempotency::IdempotencySettings::default(),
+                tonic_health::server::HealthReporter::new(),
+                Arc::new(Metrics::new()),
+            )
+            .await
+            .unwrap(),
         }
     }
 
