@@ -150,13 +150,14 @@ impl Idempotency {
     }
 
     /// Runs `call` at most once per (caller, `endpoint`, `request_id`);
-    /// without a request id, simply runs it.
+    /// without a request id, simply runs it. `fingerprint` digests the
+    /// request without its `request_id`.
     pub async fn run<T, F, Fut>(
         &self,
         endpoint: Endpoint,
         metadata: &MetadataMap,
         request_id: &str,
-        fingerprint: Fingerprint,
+        fingerprint: impl FnOnce() -> Fingerprint,
         deadline: Instant,
         call: F,
     ) -> Idempotent<T>
@@ -174,6 +175,8 @@ impl Idempotency {
             Ok(None) => return fresh(call().await),
             Err(problem) => return fresh(Err(IdempotencyError::RequestIdInvalid(problem).into())),
         };
+        // Only now: hashing copies the request (its images included).
+        let fingerprint = fingerprint();
         let scope = CallerScope::of(metadata, self.identity_header.as_deref());
         let key = key::store_key(&scope, endpoint, &request);
         let claim = Record::in_progress(fingerprint.as_str(), self.lease);

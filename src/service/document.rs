@@ -52,10 +52,12 @@ impl DocumentHandler {
                 Ok(call) => call,
                 Err(error) => return fresh(error.into()),
             };
-        let fingerprint = Fingerprint::of(&CreateDocumentProcessRequest {
-            request_id: String::new(),
-            ..request.get_ref().clone()
-        });
+        let fingerprint = || {
+            Fingerprint::of(&CreateDocumentProcessRequest {
+                request_id: String::new(),
+                ..request.get_ref().clone()
+            })
+        };
         let (shared, metadata, call) = (&self.shared, request.metadata(), &call);
         let upstream = &shared.upstream;
         let create = || async move {

@@ -12,6 +12,8 @@ mod health_and_reflection;
 mod health_subcommand;
 mod helpers;
 mod hostile_process_ids;
+mod idempotency;
+mod idempotency_redis;
 mod mesh;
 mod observability;
 mod redaction;
