@@ -17,9 +17,9 @@ use secrecy::SecretString;
 use crate::{
     credentials::{RefreshPolicy, ServiceAccount, ServiceAccountError},
     idempotency::{IdempotencySettings, Keyring, KeyringError, StoreSettings},
-    store::RedisSettings,
     rate_limit::Rate,
     service::WatchSettings,
+    store::RedisSettings,
     telemetry::LogFormat,
     upstream::{Environment, HostsError, UpstreamHosts, UpstreamSettings},
     validation::{ImageLimits, MAX_FILES},
@@ -499,7 +499,9 @@ pub enum ConfigError {
     CorsOrigin { origin: String },
     #[error("idempotency keys: {0}")]
     IdempotencyKeys(#[from] KeyringError),
-    #[error("--redis-url needs encryption keys: --idempotency-key-file or UNICO_FACADE_IDEMPOTENCY_KEYS")]
+    #[error(
+        "--redis-url needs encryption keys: --idempotency-key-file or UNICO_FACADE_IDEMPOTENCY_KEYS"
+    )]
     IdempotencyKeysRequired,
     #[error("--idempotency-identity-header `{0}` is not a metadata key")]
     IdentityHeader(String),

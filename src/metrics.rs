@@ -230,7 +230,13 @@ impl Metrics {
     }
 
     /// Times one idempotency store call.
-    pub fn store_call(&self, store: &'static str, operation: &'static str, ok: bool, latency: Duration) {
+    pub fn store_call(
+        &self,
+        store: &'static str,
+        operation: &'static str,
+        ok: bool,
+        latency: Duration,
+    ) {
         let outcome = if ok { "ok" } else { "error" };
         self.store_duration
             .get_or_create(&StoreLabels {

@@ -128,7 +128,10 @@ pub(super) fn store_key(scope: &CallerScope, endpoint: Endpoint, request: &Reque
         hasher.update((part.len() as u64).to_be_bytes());
         hasher.update(part.as_bytes());
     }
-    format!("unico-facade:idempotency:v1:{}", hex::encode(hasher.finalize()))
+    format!(
+        "unico-facade:idempotency:v1:{}",
+        hex::encode(hasher.finalize())
+    )
 }
 
 #[cfg(test)]
@@ -138,12 +141,24 @@ mod tests {
     #[test]
     fn request_ids_follow_the_contract() {
         assert_eq!(RequestKey::parse("").unwrap(), None);
-        for ok in ["8f2c1a9e-3b1d-4c52-9f0e-1a2b3c4d5e6f", "a", "A.b_c-d:e", &"x".repeat(128)] {
+        for ok in [
+            "8f2c1a9e-3b1d-4c52-9f0e-1a2b3c4d5e6f",
+            "a",
+            "A.b_c-d:e",
+            &"x".repeat(128),
+        ] {
             assert!(RequestKey::parse(ok).unwrap().is_some(), "{ok}");
         }
-        assert_eq!(RequestKey::parse(&"x".repeat(129)), Err(RequestKeyProblem::TooLong));
+        assert_eq!(
+            RequestKey::parse(&"x".repeat(129)),
+            Err(RequestKeyProblem::TooLong)
+        );
         for bad in ["a b", "a/b", "é", "a\n", "{x}"] {
-            assert_eq!(RequestKey::parse(bad), Err(RequestKeyProblem::BadCharacter), "{bad}");
+            assert_eq!(
+                RequestKey::parse(bad),
+                Err(RequestKeyProblem::BadCharacter),
+                "{bad}"
+            );
         }
     }
 
@@ -162,11 +177,20 @@ mod tests {
         let alice_other_key = metadata(&[(XFCC, xfcc), ("apikey", "k2")]);
         let bob = metadata(&[(XFCC, &xfcc.replace("alice", "bob")), ("apikey", "k1")]);
         let header = Some(XFCC);
-        assert_eq!(CallerScope::of(&alice, header), CallerScope::of(&alice_other_key, header));
-        assert_ne!(CallerScope::of(&alice, header), CallerScope::of(&bob, header));
+        assert_eq!(
+            CallerScope::of(&alice, header),
+            CallerScope::of(&alice_other_key, header)
+        );
+        assert_ne!(
+            CallerScope::of(&alice, header),
+            CallerScope::of(&bob, header)
+        );
         // Without the header configured, the credentials decide.
         assert_eq!(CallerScope::of(&alice, None), CallerScope::of(&bob, None));
-        assert_ne!(CallerScope::of(&alice, None), CallerScope::of(&alice_other_key, None));
+        assert_ne!(
+            CallerScope::of(&alice, None),
+            CallerScope::of(&alice_other_key, None)
+        );
         // An apikey and an authorization of the same text are not one scope.
         assert_ne!(
             CallerScope::of(&metadata(&[("apikey", "x")]), None),
@@ -188,6 +212,9 @@ mod tests {
         let key = store_key(&scope, Endpoint::CreateDocumentProcess, &request);
         assert!(!key.contains("req-123") && !key.contains("secret"));
         let other = RequestKey::parse("req-124").unwrap().unwrap();
-        assert_ne!(key, store_key(&scope, Endpoint::CreateDocumentProcess, &other));
+        assert_ne!(
+            key,
+            store_key(&scope, Endpoint::CreateDocumentProcess, &other)
+        );
     }
 }

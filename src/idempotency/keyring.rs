@@ -59,7 +59,9 @@ impl Keyring {
             if raw.is_empty() || raw.starts_with('#') {
                 continue;
             }
-            let (id, material) = raw.split_once(':').ok_or(KeyringError::Malformed { line })?;
+            let (id, material) = raw
+                .split_once(':')
+                .ok_or(KeyringError::Malformed { line })?;
             let id_ok = !id.is_empty()
                 && id.len() <= MAX_KEY_ID_LEN
                 && id
@@ -173,7 +175,10 @@ mod tests {
 
     #[test]
     fn unusable_material_is_refused_without_echoing_it() {
-        assert_eq!(Keyring::parse("# nothing\n").unwrap_err(), KeyringError::Empty);
+        assert_eq!(
+            Keyring::parse("# nothing\n").unwrap_err(),
+            KeyringError::Empty
+        );
         assert_eq!(
             Keyring::parse("no-colon").unwrap_err(),
             KeyringError::Malformed { line: 1 }
@@ -187,7 +192,9 @@ mod tests {
             Keyring::parse(&twice).unwrap_err(),
             KeyringError::DuplicateId { line: 2 }
         );
-        let error = Keyring::parse("k:c2VjcmV0LXNlY3JldA==").unwrap_err().to_string();
+        let error = Keyring::parse("k:c2VjcmV0LXNlY3JldA==")
+            .unwrap_err()
+            .to_string();
         assert!(!error.contains("c2Vj"), "{error}");
     }
 }

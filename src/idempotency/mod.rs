@@ -181,7 +181,11 @@ impl Idempotency {
         let key = key::store_key(&scope, endpoint, &request);
         let claim = Record::in_progress(fingerprint.as_str(), self.lease);
         let inserted = self
-            .timed("insert_new", self.store.insert_new(&key, self.seal(&claim, &key), self.ttl, deadline))
+            .timed(
+                "insert_new",
+                self.store
+                    .insert_new(&key, self.seal(&claim, &key), self.ttl, deadline),
+            )
             .await;
         match inserted {
             Err(()) => fresh(Err(IdempotencyError::StoreUnavailable.into())),
@@ -204,7 +208,8 @@ impl Idempotency {
         F: FnOnce() -> Fut,
         Fut: Future<Output = Result<T, FacadeError>>,
     {
-        self.metrics.idempotency_event(self.store.kind(), "first_call");
+        self.metrics
+            .idempotency_event(self.store.kind(), "first_call");
         let outcome = tokio::select! {
             outcome = call() => outcome,
             never = self.renew_lease(key, fingerprint, deadline) => match never {},
@@ -216,16 +221,25 @@ impl Idempotency {
                     fingerprint: fingerprint.as_str().to_owned(),
                     answer,
                 };
-                self.timed("put", self.store.put(key, self.seal(&record, key), self.ttl, write_by))
-                    .await
+                self.timed(
+                    "put",
+                    self.store
+                        .put(key, self.seal(&record, key), self.ttl, write_by),
+                )
+                .await
             }
             Settle::Unknown => {
-                self.metrics.idempotency_event(self.store.kind(), "outcome_unknown");
+                self.metrics
+                    .idempotency_event(self.store.kind(), "outcome_unknown");
                 let record = Record::Unknown {
                     fingerprint: fingerprint.as_str().to_owned(),
                 };
-                self.timed("put", self.store.put(key, self.seal(&record, key), self.ttl, write_by))
-                    .await
+                self.timed(
+                    "put",
+                    self.store
+                        .put(key, self.seal(&record, key), self.ttl, write_by),
+                )
+                .await
             }
             Settle::Release => self.timed("remove", self.store.remove(key, write_by)).await,
         };
@@ -250,7 +264,10 @@ impl Idempotency {
             let record = Record::in_progress(fingerprint.as_str(), self.lease);
             let by = deadline.min(Instant::now() + every);
             let _ = self
-                .timed("renew", self.store.put(key, self.seal(&record, key), self.ttl, by))
+                .timed(
+                    "renew",
+                    self.store.put(key, self.seal(&record, key), self.ttl, by),
+                )
                 .await;
         }
     }
@@ -271,7 +288,9 @@ impl Idempotency {
             }
         };
         let Some(record) = self.open(value, key) else {
-            tracing::error!("a stored idempotency record does not decrypt or decode: check the key ring");
+            tracing::error!(
+                "a stored idempotency record does not decrypt or decode: check the key ring"
+            );
             return refuse(IdempotencyError::RecordUnreadable, "unreadable");
         };
         if record.fingerprint() != fingerprint.as_str() {
@@ -298,22 +317,22 @@ impl Idempotency {
                 .and_then(|bytes| T::decode(bytes.as_slice()).ok())
                 .map(Ok),
             StoredAnswer::VendorError(stored) => {
-                stored
-                    .restore(endpoint)
-                    .map(|(origin, context, vendor)| {
-                        Err(FacadeError::Upstream {
-                            endpoint,
-                            origin,
-                            context,
-                            error: UpstreamError::Vendor(vendor),
-                        })
-                    })
+                let Some((origin, context, vendor)) = stored.restore(endpoint) else {
+                    return refuse(IdempotencyError::RecordUnreadable, "unreadable");
+                };
+                Some(Err(FacadeError::Upstream {
+                    endpoint,
+                    origin,
+                    context,
+                    error: UpstreamError::Vendor(vendor),
+                }))
             }
         };
         let Some(outcome) = restored else {
             return refuse(IdempotencyError::RecordUnreadable, "unreadable");
         };
-        self.metrics.idempotency_event(self.store.kind(), "replayed");
+        self.metrics
+            .idempotency_event(self.store.kind(), "replayed");
         Idempotent {
             outcome,
             replayed: true,
@@ -405,7 +424,9 @@ fn settle<T: prost::Message>(outcome: &Result<T, FacadeError>) -> Settle {
 /// The idempotency layer cannot start.
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
-    #[error("--redis-url needs encryption keys (--idempotency-key-file or UNICO_FACADE_IDEMPOTENCY_KEYS): every replica must read the others' records")]
+    #[error(
+        "--redis-url needs encryption keys (--idempotency-key-file or UNICO_FACADE_IDEMPOTENCY_KEYS): every replica must read the others' records"
+    )]
     KeysRequired,
     #[error(transparent)]
     RedisUrl(#[from] crate::store::RedisUrlError),

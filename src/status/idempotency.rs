@@ -43,7 +43,8 @@ pub(super) fn idempotency(error: &IdempotencyError) -> Mapped {
                     format!("request_id must be at most {REQUEST_ID_MAX_CHARS} characters")
                 }
                 RequestKeyProblem::BadCharacter => {
-                    "request_id may hold only A-Z a-z 0-9 - _ . : (a UUID is recommended)".to_owned()
+                    "request_id may hold only A-Z a-z 0-9 - _ . : (a UUID is recommended)"
+                        .to_owned()
                 }
             };
             let details = on_request_id("REQUEST_ID_INVALID", description.clone());

@@ -67,8 +67,14 @@ fn emitted() -> Vec<(&'static str, Option<Code>)> {
     let vendor = VENDOR_ROWS.iter().map(|r| (r.reason, Some(r.code)));
     let local = LOCAL_RULES.iter().map(|(_, reason, ..)| (*reason, None));
     let other = OTHER_REASONS.iter().map(|(r, c)| (*r, Some(*c)));
-    let idempotency = super::idempotency::REASONS.iter().map(|(r, c)| (*r, Some(*c)));
-    vendor.chain(local).chain(other).chain(idempotency).collect()
+    let idempotency = super::idempotency::REASONS
+        .iter()
+        .map(|(r, c)| (*r, Some(*c)));
+    vendor
+        .chain(local)
+        .chain(other)
+        .chain(idempotency)
+        .collect()
 }
 
 #[test]

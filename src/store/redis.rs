@@ -67,7 +67,10 @@ impl std::fmt::Debug for RedisStore {
 impl RedisStore {
     /// A store that connects on first use: the facade starts (and serves
     /// creates without a request id) while Redis is down.
-    pub async fn new(settings: &RedisSettings, health: HealthReporter) -> Result<Self, RedisUrlError> {
+    pub async fn new(
+        settings: &RedisSettings,
+        health: HealthReporter,
+    ) -> Result<Self, RedisUrlError> {
         let invalid = |error: redis::RedisError| RedisUrlError {
             kind: format!("{:?}", error.kind()),
         };
@@ -77,7 +80,10 @@ impl RedisStore {
             .into_connection_info()
             .map_err(invalid)?;
         if let Some(password) = &settings.password {
-            let redis = info.redis_settings().clone().set_password(password.expose_secret());
+            let redis = info
+                .redis_settings()
+                .clone()
+                .set_password(password.expose_secret());
             info = info.set_redis_settings(redis);
         }
         let client = Client::open(info).map_err(invalid)?;
@@ -87,7 +93,8 @@ impl RedisStore {
             // bound, and the manager reconnects in the background.
             .set_number_of_retries(1)
             .set_max_delay(Duration::from_millis(500));
-        let connection = ConnectionManager::new_lazy_with_config(client, config).map_err(invalid)?;
+        let connection =
+            ConnectionManager::new_lazy_with_config(client, config).map_err(invalid)?;
         // Unknown until the first command says otherwise.
         health
             .set_service_status(REDIS_HEALTH_NAME, ServingStatus::Unknown)
@@ -166,7 +173,9 @@ impl RedisStore {
         let status = if up {
             ServingStatus::Serving
         } else {
-            tracing::warn!("the idempotency store (Redis) is unreachable: creates with a request_id fail closed");
+            tracing::warn!(
+                "the idempotency store (Redis) is unreachable: creates with a request_id fail closed"
+            );
             ServingStatus::NotServing
         };
         self.health
@@ -176,5 +185,7 @@ impl RedisStore {
 }
 
 fn millis(duration: Duration) -> u64 {
-    u64::try_from(duration.as_millis()).unwrap_or(u64::MAX).max(1)
+    u64::try_from(duration.as_millis())
+        .unwrap_or(u64::MAX)
+        .max(1)
 }

@@ -82,7 +82,10 @@ async fn a_repeat_gets_the_stored_answer_marked_replayed_and_calls_the_vendor_on
     let first = first.expect("the first call succeeds");
     assert!(!first_replayed, "the first answer is not a replay");
     assert_eq!(again.expect("the repeat succeeds"), first);
-    assert!(again_replayed, "the repeat is marked x-idempotent-replay: true");
+    assert!(
+        again_replayed,
+        "the repeat is marked x-idempotent-replay: true"
+    );
     assert_eq!(creates_sent(&app.emulator), 1);
 
     // Without a request id, every call is a new create.
@@ -178,15 +181,18 @@ async fn a_repeat_while_the_first_runs_is_aborted_with_retry_info_then_replayed(
         ..FaultScript::default()
     });
     let client = app.document.clone();
-    let first = tokio::spawn(async move {
-        create(&client, authorized_with_key(keyed("in-flight"))).await
-    });
+    let first =
+        tokio::spawn(async move { create(&client, authorized_with_key(keyed("in-flight"))).await });
     wait_for_creates(&app.emulator, 1).await;
 
     let (during, _) = send(&app, keyed("in-flight")).await;
     let status = during.unwrap_err();
     assert_status(&status, facade(Code::Aborted, "REQUEST_IN_PROGRESS"));
-    let retry = status.get_error_details().retry_info().cloned().expect("RetryInfo");
+    let retry = status
+        .get_error_details()
+        .retry_info()
+        .cloned()
+        .expect("RetryInfo");
     assert!(retry.retry_delay.unwrap() <= Duration::from_secs(1));
 
     let (first, _) = first.await.unwrap();
@@ -200,7 +206,10 @@ async fn a_repeat_while_the_first_runs_is_aborted_with_retry_info_then_replayed(
 async fn wait_for_creates(emulator: &unico_facade::emulator::Emulator, n: usize) {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
     while creates_sent(emulator) < n {
-        assert!(tokio::time::Instant::now() < deadline, "no upstream create arrived");
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "no upstream create arrived"
+        );
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
 }
@@ -214,14 +223,16 @@ async fn a_caller_gone_mid_call_leaves_in_progress_then_unknown_when_the_lease_r
         ..FaultScript::default()
     });
     let client = app.document.clone();
-    let abandoned = tokio::spawn(async move {
-        create(&client, authorized_with_key(keyed("abandoned"))).await
-    });
+    let abandoned =
+        tokio::spawn(async move { create(&client, authorized_with_key(keyed("abandoned"))).await });
     wait_for_creates(&app.emulator, 1).await;
     // Past a few renewals: the lease holds while the call runs.
     tokio::time::sleep(Duration::from_millis(500)).await;
     let (during, _) = send(&app, keyed("abandoned")).await;
-    assert_status(&during.unwrap_err(), facade(Code::Aborted, "REQUEST_IN_PROGRESS"));
+    assert_status(
+        &during.unwrap_err(),
+        facade(Code::Aborted, "REQUEST_IN_PROGRESS"),
+    );
 
     // The call's owner goes away (as a replica that dies would): nobody
     // renews the lease, and once it runs out the outcome is unknown.
@@ -230,13 +241,21 @@ async fn a_caller_gone_mid_call_leaves_in_progress_then_unknown_when_the_lease_r
     loop {
         let (outcome, _) = send(&app, keyed("abandoned")).await;
         let status = outcome.unwrap_err();
-        let reason = status.get_error_details().error_info().unwrap().reason.clone();
+        let reason = status
+            .get_error_details()
+            .error_info()
+            .unwrap()
+            .reason
+            .clone();
         if reason == "REQUEST_OUTCOME_UNKNOWN" {
             assert_eq!(status.code(), Code::Aborted);
             break;
         }
         assert_eq!(reason, "REQUEST_IN_PROGRESS");
-        assert!(tokio::time::Instant::now() < deadline, "the lease never ran out");
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the lease never ran out"
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     assert_eq!(creates_sent(&app.emulator), 1);
@@ -251,8 +270,7 @@ async fn local_refusals_are_not_stored_so_the_caller_fixes_and_retries_with_the_
     let (refused, _) = send(&app, invalid).await;
     assert_eq!(refused.unwrap_err().code(), Code::InvalidArgument);
     // Missing credentials: refused before anything is claimed.
-    let (unauthenticated, _) =
-        create(&app.document, Request::new(keyed("fix-me"))).await;
+    let (unauthenticated, _) = create(&app.document, Request::new(keyed("fix-me"))).await;
     assert_eq!(unauthenticated.unwrap_err().code(), Code::Unauthenticated);
 
     let (fixed, replayed) = send(&app, keyed("fix-me")).await;
@@ -284,7 +302,9 @@ async fn two_callers_never_share_a_stored_answer() {
     let app = spawn_app_with(|s| s.idempotency.identity_header = Some(XFCC.to_owned())).await;
     let as_peer = |peer: &str| {
         let mut request = authorized_with_key(keyed("same-key"));
-        let xfcc = format!("By=spiffe://cluster.local/ns/id/sa/facade;URI=spiffe://cluster.local/ns/app/sa/{peer}");
+        let xfcc = format!(
+            "By=spiffe://cluster.local/ns/id/sa/facade;URI=spiffe://cluster.local/ns/app/sa/{peer}"
+        );
         request.metadata_mut().insert(XFCC, xfcc.parse().unwrap());
         request
     };

@@ -54,7 +54,14 @@ impl RedisServer {
     fn restart(&mut self) {
         let child = Command::new("redis-server")
             .args(["--port", &self.port.to_string(), "--bind", "127.0.0.1"])
-            .args(["--save", "", "--appendonly", "no", "--protected-mode", "yes"])
+            .args([
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--protected-mode",
+                "yes",
+            ])
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
@@ -67,7 +74,10 @@ impl RedisServer {
         self.child = Some(child);
         let deadline = std::time::Instant::now() + Duration::from_secs(5);
         while self.cli(&["PING"]) != b"PONG\n" {
-            assert!(std::time::Instant::now() < deadline, "redis-server did not start");
+            assert!(
+                std::time::Instant::now() < deadline,
+                "redis-server did not start"
+            );
             std::thread::sleep(Duration::from_millis(10));
         }
     }
@@ -172,7 +182,12 @@ async fn send(replica: &Replica, request_id: &str) -> Answer {
 }
 
 fn reason(status: &tonic::Status) -> String {
-    status.get_error_details().error_info().unwrap().reason.clone()
+    status
+        .get_error_details()
+        .error_info()
+        .unwrap()
+        .reason
+        .clone()
 }
 
 #[tokio::test]
@@ -199,9 +214,7 @@ async fn fifty_racing_duplicates_on_both_replicas_make_exactly_one_upstream_call
     let calls: Vec<_> = (0..50)
         .map(|i| {
             let client = if i % 2 == 0 { &a } else { &b }.document.clone();
-            tokio::spawn(async move {
-                create(&client, authorized_with_key(keyed("race-1"))).await
-            })
+            tokio::spawn(async move { create(&client, authorized_with_key(keyed("race-1"))).await })
         })
         .collect();
     let mut successes = 0;
@@ -248,7 +261,10 @@ async fn another_payload_a_vendor_error_and_a_timeout_behave_the_same_across_rep
     let (first, _) = send(&a, "vendor-503").await;
     let (again, replayed) = send(&b, "vendor-503").await;
     let (first, again) = (first.unwrap_err(), again.unwrap_err());
-    assert_eq!((first.code(), reason(&first)), (again.code(), reason(&again)));
+    assert_eq!(
+        (first.code(), reason(&first)),
+        (again.code(), reason(&again))
+    );
     assert!(replayed);
 
     // A timeout: the other replica reports the unknown outcome.
@@ -268,14 +284,21 @@ async fn another_payload_a_vendor_error_and_a_timeout_behave_the_same_across_rep
         (Code::Aborted, "REQUEST_OUTCOME_UNKNOWN")
     );
 
-    assert_eq!(creates_sent(&emulator), 3, "one per key, nothing for the refusal");
+    assert_eq!(
+        creates_sent(&emulator),
+        3,
+        "one per key, nothing for the refusal"
+    );
 }
 
 /// Retries a keyed create (bounded) while the store is unavailable.
 async fn until_the_store_is_back(
     replica: &Replica,
     request_id: &str,
-) -> (unico_facade::pb::identity_v1::CreateDocumentProcessResponse, bool) {
+) -> (
+    unico_facade::pb::identity_v1::CreateDocumentProcessResponse,
+    bool,
+) {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
     loop {
         match send(replica, request_id).await {
@@ -321,8 +344,14 @@ async fn with_redis_down_keyed_creates_fail_closed_and_after_a_restart_they_reco
         );
         assert!(status.get_error_details().retry_info().is_some());
         // Without a request id, creates do not need the store.
-        send(replica, "").await.0.expect("a create without a key still works");
-        assert_eq!(redis_health(replica).await, ServingStatus::NotServing as i32);
+        send(replica, "")
+            .await
+            .0
+            .expect("a create without a key still works");
+        assert_eq!(
+            redis_health(replica).await,
+            ServingStatus::NotServing as i32
+        );
     }
     let sent_while_down = creates_sent(&emulator);
     assert_eq!(sent_while_down, 3, "the keyed creates sent nothing");
@@ -334,7 +363,10 @@ async fn with_redis_down_keyed_creates_fail_closed_and_after_a_restart_they_reco
     assert!(!replayed);
     let (again, replayed) = until_the_store_is_back(&a, "after-restart").await;
     assert_eq!(again, recovered);
-    assert!(replayed, "the other replica replays the answer stored after the restart");
+    assert!(
+        replayed,
+        "the other replica replays the answer stored after the restart"
+    );
     assert_eq!(redis_health(&a).await, ServingStatus::Serving as i32);
     assert_eq!(creates_sent(&emulator), sent_while_down + 1);
 }
@@ -381,7 +413,9 @@ async fn the_store_shows_no_request_id_identifier_name_or_token_in_clear() {
         for secret in secrets {
             for haystack in [key.as_bytes(), &value, &dump] {
                 assert!(
-                    !haystack.windows(secret.len()).any(|w| w == secret.as_bytes()),
+                    !haystack
+                        .windows(secret.len())
+                        .any(|w| w == secret.as_bytes()),
                     "{secret} in clear in the store"
                 );
             }
