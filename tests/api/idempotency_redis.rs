@@ -197,8 +197,16 @@ async fn a_repeat_on_the_other_replica_gets_the_stored_answer_with_one_upstream_
     let (first, _) = send(&a, "9b2f4c1e-7d3a-4e8b-a1c5-0f6e2d9b8a7c").await;
     let (again, replayed) = send(&b, "9b2f4c1e-7d3a-4e8b-a1c5-0f6e2d9b8a7c").await;
 
-    assert_eq!(again.unwrap(), first.unwrap());
+    let first = first.unwrap();
+    assert_eq!(again.unwrap(), first);
     assert!(replayed);
+    // A repeat reads the record and leaves it as it was: later repeats, on
+    // either replica, replay the same answer.
+    for replica in [&a, &b, &a] {
+        let (later, replayed) = send(replica, "9b2f4c1e-7d3a-4e8b-a1c5-0f6e2d9b8a7c").await;
+        assert_eq!(later.unwrap(), first);
+        assert!(replayed);
+    }
     assert_eq!(creates_sent(&emulator), 1);
 }
 
