@@ -731,6 +731,48 @@ mod tests {
     }
 
     #[test]
+    fn idempotency_defaults_to_the_embedded_store_and_redis_needs_keys() {
+        let settings = serve(&[]).unwrap().settings_with_env(None, None).unwrap();
+        assert!(matches!(
+            settings.idempotency.store,
+            StoreSettings::Embedded
+        ));
+        assert_eq!(settings.idempotency.ttl, IdempotencySettings::DEFAULT_TTL);
+        assert!(settings.idempotency.keys.is_none());
+
+        let redis = serve(&["--redis-url", "redis://127.0.0.1:6379/"]).unwrap();
+        assert!(matches!(
+            redis.settings_with_env(None, None),
+            Err(ConfigError::IdempotencyKeysRequired)
+        ));
+        let keys = "k1:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=".to_owned();
+        let settings = redis.settings_with_env(None, Some(keys)).unwrap();
+        assert!(matches!(
+            settings.idempotency.store,
+            StoreSettings::Redis(_)
+        ));
+        // The URL never prints: it may hold a password.
+        let url = serve(&["--redis-url", "redis://:hunter2@redis:6379/"]).unwrap();
+        assert!(!format!("{url:?}").contains("hunter2"));
+
+        let bad = serve(&["--idempotency-identity-header", "x bad"]).unwrap();
+        assert!(matches!(
+            bad.settings_with_env(None, None),
+            Err(ConfigError::IdentityHeader(_))
+        ));
+        let short = serve(&["--idempotency-ttl", "1h", "--idempotency-lease", "2s"]).unwrap();
+        let settings = short.settings_with_env(None, None).unwrap().idempotency;
+        assert_eq!(
+            (settings.ttl, settings.lease),
+            (Duration::from_secs(3600), Duration::from_secs(2))
+        );
+        assert!(
+            serve(&["--idempotency-keys", "k:x"]).is_err(),
+            "key material is never a flag"
+        );
+    }
+
+    #[test]
     fn defaults_call_production() {
         let settings = serve(&[]).unwrap().settings().unwrap();
         assert_eq!(settings.listen, "0.0.0.0:50051".parse().unwrap());
