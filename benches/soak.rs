@@ -164,6 +164,7 @@ fn create(image: Vec<u8>) -> CreateDocumentProcessRequest {
             })),
         }),
         subsidiary_id: String::new(),
+        request_id: String::new(),
     }
 }
 

@@ -310,6 +310,7 @@ pub(crate) fn image_header(data: &[u8]) {
             })),
         }),
         subsidiary_id: String::new(),
+        request_id: String::new(),
     };
     match validation::create_document_process(&request, &limits) {
         Ok(_) => {

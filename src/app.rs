@@ -61,6 +61,8 @@ pub enum StartupError {
     Client(#[from] ClientBuildError),
     #[error("cannot build server reflection: {0}")]
     Reflection(#[from] tonic_reflection::server::Error),
+    #[error("idempotency: {0}")]
+    Idempotency(#[from] crate::idempotency::StartError),
     #[error("the gRPC server failed: {0}")]
     Serve(#[from] tonic::transport::Error),
 }
@@ -127,6 +129,12 @@ impl App {
             watch: settings.watch,
             metrics: metrics.clone(),
             slots: CallSlots::new(settings.max_concurrent_calls),
+            idempotency: crate::idempotency::build(
+                &settings.idempotency,
+                health.clone(),
+                metrics.clone(),
+            )
+            .await?,
         });
         Ok(Self {
             listener,

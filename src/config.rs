@@ -16,8 +16,10 @@ use secrecy::SecretString;
 
 use crate::{
     credentials::{RefreshPolicy, ServiceAccount, ServiceAccountError},
+    idempotency::{IdempotencySettings, Keyring, KeyringError, StoreSettings},
     rate_limit::Rate,
     service::WatchSettings,
+    store::RedisSettings,
     telemetry::LogFormat,
     upstream::{Environment, HostsError, UpstreamHosts, UpstreamSettings},
     validation::{ImageLimits, MAX_FILES},
@@ -280,10 +282,48 @@ pub struct ServeArgs {
     #[arg(long, env = "UNICO_FACADE_ADMIN_LISTEN")]
     pub admin_listen: Option<SocketAddr>,
 
+    /// How long the answer of a create with a `request_id` is kept and
+    /// replayed to repeats.
+    #[arg(long, env = "UNICO_FACADE_IDEMPOTENCY_TTL", default_value_t = HumanDuration(IdempotencySettings::DEFAULT_TTL), value_parser = parse_duration)]
+    pub idempotency_ttl: HumanDuration,
+
+    /// How long a running create's claim lasts without renewal (renewed
+    /// every third of it): after a replica dies mid-call, repeats get
+    /// REQUEST_OUTCOME_UNKNOWN once it runs out.
+    #[arg(long, env = "UNICO_FACADE_IDEMPOTENCY_LEASE", default_value_t = HumanDuration(IdempotencySettings::DEFAULT_LEASE), value_parser = parse_duration)]
+    pub idempotency_lease: HumanDuration,
+
+    /// The metadata key holding the caller's mesh identity, set by the mesh
+    /// and never by callers (e.g. `x-forwarded-client-cert`, whose `URI=` is
+    /// used). Without it, a request_id is scoped to the tenant credentials.
+    #[arg(long, env = "UNICO_FACADE_IDEMPOTENCY_IDENTITY_HEADER")]
+    pub idempotency_identity_header: Option<String>,
+
+    /// File of the keys encrypting stored answers, one `ID:BASE64` (32
+    /// bytes) a line, the first encrypting; alternatively the
+    /// UNICO_FACADE_IDEMPOTENCY_KEYS environment variable. Required with
+    /// --redis-url.
+    #[arg(long, env = "UNICO_FACADE_IDEMPOTENCY_KEY_FILE")]
+    pub idempotency_key_file: Option<PathBuf>,
+
+    /// Redis shared by every replica for idempotent creates (`redis://` or
+    /// `rediss://`). Prefer the environment variable when the URL holds a
+    /// password. Without it, an in-process store serves one replica.
+    #[arg(long, env = "UNICO_FACADE_REDIS_URL")]
+    pub redis_url: Option<SecretString>,
+
+    /// File holding the Redis password, overriding the URL's.
+    #[arg(long, env = "UNICO_FACADE_REDIS_PASSWORD_FILE", requires = "redis_url")]
+    pub redis_password_file: Option<PathBuf>,
+
     /// Log format.
     #[arg(long, env = "UNICO_FACADE_LOG_FORMAT", value_enum, default_value_t = LogFormat::Auto)]
     pub log_format: LogFormat,
 }
+
+/// The environment variable holding the idempotency keys. Not a flag: key
+/// material on a command line is visible to every local user.
+pub const IDEMPOTENCY_KEYS_ENV: &str = "UNICO_FACADE_IDEMPOTENCY_KEYS";
 
 #[derive(Debug, Args)]
 pub struct EmulatorArgs {
@@ -381,6 +421,8 @@ pub struct Settings {
     pub admin_listen: Option<SocketAddr>,
     /// How Watch* calls pace their reads.
     pub watch: WatchSettings,
+    /// Creates with a `request_id`: store, TTL, lease, keys.
+    pub idempotency: IdempotencySettings,
 }
 
 /// The origins CORS allows for gRPC-Web, parsed at start: an origin that
@@ -468,6 +510,7 @@ impl Settings {
             grpc_web: None,
             admin_listen: None,
             watch: WatchSettings::default(),
+            idempotency: IdempotencySettings::default(),
         }
     }
 }
@@ -513,18 +556,83 @@ pub enum ConfigError {
     RequestLimitBelowImages,
     #[error("--cors-allowed-origins: `{origin}` cannot be an origin header value")]
     CorsOrigin { origin: String },
+    #[error("idempotency keys: {0}")]
+    IdempotencyKeys(#[from] KeyringError),
+    #[error(
+        "--redis-url needs encryption keys: --idempotency-key-file or UNICO_FACADE_IDEMPOTENCY_KEYS"
+    )]
+    IdempotencyKeysRequired,
+    #[error("--idempotency-identity-header `{0}` is not a metadata key")]
+    IdentityHeader(String),
 }
 
 impl ServeArgs {
     /// The settings, with the API key taken from the process environment.
     pub fn settings(&self) -> Result<Settings, ConfigError> {
-        self.settings_with_api_key(std::env::var(API_KEY_ENV).ok())
+        self.settings_with_env(
+            std::env::var(API_KEY_ENV).ok(),
+            std::env::var(IDEMPOTENCY_KEYS_ENV).ok(),
+        )
+    }
+
+    /// The idempotency settings, with `keys_env` standing for
+    /// `UNICO_FACADE_IDEMPOTENCY_KEYS`.
+    pub fn idempotency_settings(
+        &self,
+        keys_env: Option<String>,
+    ) -> Result<IdempotencySettings, ConfigError> {
+        let keys = match (&self.idempotency_key_file, keys_env) {
+            (Some(path), _) => {
+                let text = String::from_utf8(read_file(path)?)
+                    .map_err(|_| KeyringError::Malformed { line: 1 })?;
+                Some(Keyring::parse(&text)?)
+            }
+            (None, Some(text)) if !text.trim().is_empty() => Some(Keyring::parse(&text)?),
+            (None, _) => None,
+        };
+        let store = match &self.redis_url {
+            None => StoreSettings::Embedded,
+            Some(_) if keys.is_none() => return Err(ConfigError::IdempotencyKeysRequired),
+            Some(url) => StoreSettings::Redis(RedisSettings {
+                url: url.clone(),
+                password: match &self.redis_password_file {
+                    Some(path) => Some(SecretString::from(read_secret_file(path)?)),
+                    None => None,
+                },
+            }),
+        };
+        let identity_header = match &self.idempotency_identity_header {
+            Some(name) => {
+                let name = name.trim().to_ascii_lowercase();
+                tonic::metadata::MetadataKey::<tonic::metadata::Ascii>::from_bytes(name.as_bytes())
+                    .map_err(|_| ConfigError::IdentityHeader(name.clone()))?;
+                Some(name)
+            }
+            None => None,
+        };
+        Ok(IdempotencySettings {
+            ttl: self.idempotency_ttl.0,
+            lease: self.idempotency_lease.0,
+            identity_header,
+            store,
+            keys,
+        })
     }
 
     /// The settings, with `api_key_env` standing for `UNICO_API_KEY`.
     pub fn settings_with_api_key(
         &self,
         api_key_env: Option<String>,
+    ) -> Result<Settings, ConfigError> {
+        self.settings_with_env(api_key_env, None)
+    }
+
+    /// The settings, with `api_key_env` and `keys_env` standing for
+    /// `UNICO_API_KEY` and `UNICO_FACADE_IDEMPOTENCY_KEYS`.
+    pub fn settings_with_env(
+        &self,
+        api_key_env: Option<String>,
+        keys_env: Option<String>,
     ) -> Result<Settings, ConfigError> {
         let upstream = if self.emulator {
             if self.idcloud_api_url.is_some() || self.id_api_url.is_some() {
@@ -612,6 +720,7 @@ impl ServeArgs {
                 timeout: self.watch_timeout.0,
                 backoff_max: self.watch_backoff_max.0,
             },
+            idempotency: self.idempotency_settings(keys_env)?,
         })
     }
 
@@ -689,6 +798,48 @@ mod tests {
             Command::Serve(args) => args,
             Command::Emulator(_) | Command::Health(_) => unreachable!("parsed serve"),
         })
+    }
+
+    #[test]
+    fn idempotency_defaults_to_the_embedded_store_and_redis_needs_keys() {
+        let settings = serve(&[]).unwrap().settings_with_env(None, None).unwrap();
+        assert!(matches!(
+            settings.idempotency.store,
+            StoreSettings::Embedded
+        ));
+        assert_eq!(settings.idempotency.ttl, IdempotencySettings::DEFAULT_TTL);
+        assert!(settings.idempotency.keys.is_none());
+
+        let redis = serve(&["--redis-url", "redis://127.0.0.1:6379/"]).unwrap();
+        assert!(matches!(
+            redis.settings_with_env(None, None),
+            Err(ConfigError::IdempotencyKeysRequired)
+        ));
+        let keys = "k1:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=".to_owned();
+        let settings = redis.settings_with_env(None, Some(keys)).unwrap();
+        assert!(matches!(
+            settings.idempotency.store,
+            StoreSettings::Redis(_)
+        ));
+        // The URL never prints: it may hold a password.
+        let url = serve(&["--redis-url", "redis://:hunter2@redis:6379/"]).unwrap();
+        assert!(!format!("{url:?}").contains("hunter2"));
+
+        let bad = serve(&["--idempotency-identity-header", "x bad"]).unwrap();
+        assert!(matches!(
+            bad.settings_with_env(None, None),
+            Err(ConfigError::IdentityHeader(_))
+        ));
+        let short = serve(&["--idempotency-ttl", "1h", "--idempotency-lease", "2s"]).unwrap();
+        let settings = short.settings_with_env(None, None).unwrap().idempotency;
+        assert_eq!(
+            (settings.ttl, settings.lease),
+            (Duration::from_secs(3600), Duration::from_secs(2))
+        );
+        assert!(
+            serve(&["--idempotency-keys", "k:x"]).is_err(),
+            "key material is never a flag"
+        );
     }
 
     #[test]

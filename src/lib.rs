@@ -14,6 +14,9 @@
 //! - [`status`]: THE table from failures to `tonic::Status` with error details.
 //! - [`protocol`]: the gRPC wire rules tonic leaves to the application, and
 //!   ErrorInfo on tonic's own answers.
+//! - [`idempotency`]: AIP-155 `request_id` on creates: one vendor call per
+//!   key, answers stored encrypted and replayed.
+//! - [`store`]: the key–value store behind it (embedded, or Redis).
 //! - [`concurrency`]: the global limit on concurrent calls, rejecting fast.
 //! - [`rate_limit`]: the optional outgoing rate limit, queueing within deadlines.
 //! - [`upstream_health`]: per-upstream health statuses fed by real calls.
@@ -32,12 +35,14 @@ pub mod credentials;
 pub mod domain;
 pub mod emulator;
 pub mod health_check;
+pub mod idempotency;
 pub mod metrics;
 pub mod pb;
 pub mod protocol;
 pub mod rate_limit;
 pub mod service;
 pub mod status;
+pub mod store;
 pub mod telemetry;
 pub mod upstream;
 pub mod upstream_health;

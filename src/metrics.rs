@@ -46,6 +46,19 @@ struct ReasonLabels {
 }
 
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct IdempotencyLabels {
+    store: &'static str,
+    event: &'static str,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct StoreLabels {
+    store: &'static str,
+    operation: &'static str,
+    outcome: &'static str,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct OutcomeLabels {
     outcome: &'static str,
 }
@@ -70,6 +83,8 @@ pub struct Metrics {
     upstream_duration: Family<EndpointLabels, Histogram, fn() -> Histogram>,
     local_rejections: Family<ReasonLabels, Counter>,
     token_refreshes: Family<OutcomeLabels, Counter>,
+    idempotency_events: Family<IdempotencyLabels, Counter>,
+    store_duration: Family<StoreLabels, Histogram, fn() -> Histogram>,
 }
 
 impl Default for Metrics {
@@ -141,8 +156,29 @@ impl Metrics {
             "Requests to the vendor's token endpoint, by outcome",
             token_refreshes.clone(),
         );
+        let idempotency_events = Family::<IdempotencyLabels, Counter>::default();
+        registry.register(
+            "idempotency_events",
+            "Creates with a request_id by store and event (first_call, replayed, conflict, \
+             in_progress, outcome_unknown, store_error, unreadable)",
+            idempotency_events.clone(),
+        );
+        let store_duration =
+            Family::<StoreLabels, Histogram, fn() -> Histogram>::new_with_constructor(|| {
+                // 0.1 ms … ~0.8 s: a store call is a loopback or LAN round trip.
+                Histogram::new(prometheus_client::metrics::histogram::exponential_buckets(
+                    0.0001, 2.0, 14,
+                ))
+            });
+        registry.register(
+            "idempotency_store_duration_seconds",
+            "Idempotency store call latency by store, operation and outcome (ok, error)",
+            store_duration.clone(),
+        );
         Self {
             registry,
+            idempotency_events,
+            store_duration,
             rpc_requests,
             rpc_duration,
             in_flight,
@@ -227,6 +263,31 @@ impl Metrics {
         self.token_refreshes
             .get_or_create(&OutcomeLabels { outcome })
             .inc();
+    }
+
+    /// Counts one event of a create with a request id.
+    pub fn idempotency_event(&self, store: &'static str, event: &'static str) {
+        self.idempotency_events
+            .get_or_create(&IdempotencyLabels { store, event })
+            .inc();
+    }
+
+    /// Times one idempotency store call.
+    pub fn store_call(
+        &self,
+        store: &'static str,
+        operation: &'static str,
+        ok: bool,
+        latency: Duration,
+    ) {
+        let outcome = if ok { "ok" } else { "error" };
+        self.store_duration
+            .get_or_create(&StoreLabels {
+                store,
+                operation,
+                outcome,
+            })
+            .observe(latency.as_secs_f64());
     }
 
     /// The Prometheus text exposition (format 0.0.4) of every metric.

@@ -1,5 +1,7 @@
 //! `unico.identity.v1.DocumentService`: document capture and reuse on the ID API.
 
+use std::sync::{Mutex, PoisonError};
+
 use tonic::{Request, Response, Status};
 
 use super::{
@@ -9,6 +11,7 @@ use super::{
 };
 use crate::{
     domain::{DocumentKind, ProcessId},
+    idempotency::{Fingerprint, Idempotent},
     pb::identity_v1::{
         self as pb, CreateDocumentProcessRequest, CreateDocumentProcessResponse,
         GetDocumentProcessRequest, GetDocumentProcessResponse, ListReusableDocumentsRequest,
@@ -38,30 +41,75 @@ impl DocumentHandler {
     async fn create(
         &self,
         request: Request<CreateDocumentProcessRequest>,
-    ) -> Result<(CreateDocumentProcessResponse, Option<Truncation>), FacadeError> {
-        let deadline = self.shared.admit(&request, Api::Id)?;
+    ) -> (
+        Idempotent<CreateDocumentProcessResponse>,
+        Option<Truncation>,
+    ) {
+        let fresh = |error: FacadeError| {
+            let outcome = Idempotent {
+                outcome: Err(error),
+                replayed: false,
+            };
+            (outcome, None)
+        };
+        let deadline = match self.shared.admit(&request, Api::Id) {
+            Ok(deadline) => deadline,
+            Err(error) => return fresh(error.into()),
+        };
         let call =
-            validation::create_document_process(request.get_ref(), &self.shared.image_limits)?;
-        let (upstream, call) = (&self.shared.upstream, &call);
-        let process = call_upstream(
-            &self.shared,
-            request.metadata(),
-            Endpoint::CreateDocumentProcess,
-            CallContext {
-                resource_name: None,
-                // The biometric process is what a selfie-JWT condition is about.
-                precondition_subject: Some(call.auth_process_id.clone()),
-                reusing_document: matches!(call.capture, Capture::Reuse { .. }),
-            },
-            deadline,
-            |credentials, budget| async move {
-                upstream
-                    .create_document_process(&credentials, call, budget)
-                    .await
-            },
-        )
-        .await?;
-        Ok(to_response(process))
+            match validation::create_document_process(request.get_ref(), &self.shared.image_limits)
+            {
+                Ok(call) => call,
+                Err(error) => return fresh(error.into()),
+            };
+        let fingerprint = || {
+            Fingerprint::of(&CreateDocumentProcessRequest {
+                request_id: String::new(),
+                ..request.get_ref().clone()
+            })
+        };
+        let (shared, metadata, call) = (&self.shared, request.metadata(), &call);
+        let upstream = &shared.upstream;
+        let truncated = Mutex::new(None);
+        let truncated = &truncated;
+        let create = || async move {
+            let process = call_upstream(
+                shared,
+                metadata,
+                Endpoint::CreateDocumentProcess,
+                CallContext {
+                    resource_name: None,
+                    // The biometric process is what a selfie-JWT condition is about.
+                    precondition_subject: Some(call.auth_process_id.clone()),
+                    reusing_document: matches!(call.capture, Capture::Reuse { .. }),
+                },
+                deadline,
+                |credentials, budget| async move {
+                    upstream
+                        .create_document_process(&credentials, call, budget)
+                        .await
+                },
+            )
+            .await?;
+            let (response, cut) = to_response(process);
+            *truncated.lock().unwrap_or_else(PoisonError::into_inner) = cut;
+            Ok(response)
+        };
+        let outcome = self
+            .shared
+            .idempotency
+            .run(
+                Endpoint::CreateDocumentProcess,
+                request.metadata(),
+                &request.get_ref().request_id,
+                fingerprint,
+                deadline,
+                create,
+            )
+            .await;
+        // Known only for a fresh answer: a replay is the stored message.
+        let cut = *truncated.lock().unwrap_or_else(PoisonError::into_inner);
+        (outcome, cut)
     }
 
     async fn list(
@@ -143,7 +191,9 @@ impl DocumentService for DocumentHandler {
         if let Some(overloaded) = scope.overloaded() {
             return Err(scope.close_with(&overloaded));
         }
-        finish_marking_truncation(scope, self.create(request).await)
+        let (Idempotent { outcome, replayed }, truncated) = self.create(request).await;
+        let answer = finish_marking_truncation(scope, outcome.map(|message| (message, truncated)));
+        Idempotent::mark(replayed, answer)
     }
 
     async fn list_reusable_documents(

@@ -57,6 +57,8 @@ pub struct Shared {
     pub metrics: Arc<Metrics>,
     /// The global limit on concurrent calls, taken once a message arrived.
     pub slots: CallSlots,
+    /// Creates with a `request_id`: one vendor call per key.
+    pub idempotency: crate::idempotency::Idempotency,
 }
 
 /// The pause before the one retry of a refused connection.
@@ -314,6 +316,13 @@ mod tests {
             watch: WatchSettings::default(),
             metrics: Arc::new(Metrics::new()),
             slots: CallSlots::new(4),
+            idempotency: crate::idempotency::build(
+                &crate::idempotency::IdempotencySettings::default(),
+                tonic_health::server::HealthReporter::new(),
+                Arc::new(Metrics::new()),
+            )
+            .await
+            .unwrap(),
         }
     }
 

@@ -23,6 +23,7 @@
 //! "intermediary" table. Status messages are short English for developers:
 //! never an upstream body, a token, or personal data.
 
+mod idempotency;
 mod local;
 #[cfg(test)]
 mod readme;
@@ -60,6 +61,9 @@ pub enum FacadeError {
     InvalidRequest(#[from] InvalidRequest),
     #[error("credentials: {0}")]
     Credentials(#[from] CredentialsError),
+    /// A create with a `request_id` that cannot run or be replayed.
+    #[error("idempotency: {0}")]
+    Idempotency(#[from] crate::idempotency::IdempotencyError),
     /// The request message is over the decoding limit.
     #[error("request over {limit} bytes")]
     RequestTooLarge { limit: usize },
@@ -210,6 +214,11 @@ fn is_refusal(error: &FacadeError) -> bool {
         | FacadeError::RequestTooLarge { .. }
         | FacadeError::Overloaded { .. }
         | FacadeError::UpstreamRateLimited { .. } => true,
+        FacadeError::Idempotency(error) => matches!(
+            error,
+            crate::idempotency::IdempotencyError::RequestIdInvalid(_)
+                | crate::idempotency::IdempotencyError::RequestIdReused
+        ),
         FacadeError::NotFinalByDeadline | FacadeError::Upstream { .. } => false,
     }
 }
@@ -218,6 +227,7 @@ fn map(error: &FacadeError) -> Mapped {
     match error {
         FacadeError::InvalidRequest(invalid) => local::local(invalid),
         FacadeError::Credentials(error) => local::credentials(error),
+        FacadeError::Idempotency(error) => idempotency::idempotency(error),
         FacadeError::RequestTooLarge { limit } => local::facade_limit(
             "REQUEST_TOO_LARGE",
             format!("the request is larger than the {limit}-byte limit"),

@@ -72,7 +72,15 @@ fn emitted() -> Vec<(&'static str, Option<Code>)> {
         ServerError::Unclassified { .. } => (e.reason(), None),
         e => (e.reason(), Some(e.code())),
     });
-    vendor.chain(local).chain(other).chain(server).collect()
+    let idempotency = super::idempotency::REASONS
+        .iter()
+        .map(|(r, c)| (*r, Some(*c)));
+    vendor
+        .chain(local)
+        .chain(other)
+        .chain(server)
+        .chain(idempotency)
+        .collect()
 }
 
 #[test]

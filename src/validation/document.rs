@@ -259,6 +259,7 @@ mod tests {
                 })),
             }),
             subsidiary_id: String::new(),
+            request_id: String::new(),
         }
     }
 

@@ -127,6 +127,7 @@ fn reuse_request() -> CreateDocumentProcessRequest {
             })),
         }),
         subsidiary_id: String::new(),
+        request_id: String::new(),
     }
 }
 

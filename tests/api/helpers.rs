@@ -331,6 +331,7 @@ pub(crate) fn new_capture(
             })),
         }),
         subsidiary_id: String::new(),
+        request_id: String::new(),
     }
 }
 
@@ -346,6 +347,7 @@ pub(crate) fn reuse(auth_process_id: &str, document_id: &str) -> CreateDocumentP
             })),
         }),
         subsidiary_id: String::new(),
+        request_id: String::new(),
     }
 }
 

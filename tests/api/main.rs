@@ -16,6 +16,8 @@ mod health_subcommand;
 mod helpers;
 mod hostile_clients;
 mod hostile_process_ids;
+mod idempotency;
+mod idempotency_redis;
 mod mesh;
 mod observability;
 mod redaction;

@@ -60,6 +60,7 @@ fn capture(auth: &str, code: &str) -> CreateDocumentProcessRequest {
             })),
         }),
         subsidiary_id: String::new(),
+        request_id: String::new(),
     }
 }
 
@@ -141,6 +142,7 @@ async fn no_personal_data_or_secret_is_ever_logged() {
             })),
         }),
         subsidiary_id: String::new(),
+        request_id: String::new(),
     };
     ds.create_document_process(authorized_with_key(reuse))
         .await
