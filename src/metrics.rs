@@ -62,6 +62,7 @@ pub struct Metrics {
     upstream_duration: Family<EndpointLabels, Histogram, fn() -> Histogram>,
     local_rejections: Family<ReasonLabels, Counter>,
     token_refreshes: Family<OutcomeLabels, Counter>,
+    webhook_deliveries: Family<OutcomeLabels, Counter>,
 }
 
 impl Default for Metrics {
@@ -120,8 +121,15 @@ impl Metrics {
             "Requests to the vendor's token endpoint, by outcome",
             token_refreshes.clone(),
         );
+        let webhook_deliveries = Family::<OutcomeLabels, Counter>::default();
+        registry.register(
+            "webhook_deliveries",
+            "Deliveries of the vendor's finished-process webhook, by outcome",
+            webhook_deliveries.clone(),
+        );
         Self {
             registry,
+            webhook_deliveries,
             rpc_requests,
             rpc_duration,
             in_flight,
@@ -182,6 +190,14 @@ impl Metrics {
 
     pub fn token_request(&self, outcome: &'static str) {
         self.token_refreshes
+            .get_or_create(&OutcomeLabels { outcome })
+            .inc();
+    }
+
+    /// Counts one webhook delivery: `accepted`, `duplicate`, `unauthorized`,
+    /// `malformed`, `too_large`, `overloaded`.
+    pub fn webhook_delivery(&self, outcome: &'static str) {
+        self.webhook_deliveries
             .get_or_create(&OutcomeLabels { outcome })
             .inc();
     }

@@ -178,7 +178,7 @@ impl DocumentService for DocumentHandler {
             .map_err(|error| scope.close_with(&error.into()))?;
         let metadata = request.metadata().clone();
         let response = scope.respond(());
-        let settings = shared.watch;
+        let pacing = shared.watch.backoff();
         let read = move || {
             let (shared, metadata, process_id) =
                 (shared.clone(), metadata.clone(), process_id.clone());
@@ -192,7 +192,7 @@ impl DocumentService for DocumentHandler {
                 })
             }
         };
-        let stream = watch::spawn(scope, deadline, settings, read, |state| {
+        let stream = watch::spawn(scope, deadline, pacing, watch::TimerOnly, read, |state| {
             FINAL_STATUSES.contains(&state.status)
         });
         let (metadata, (), extensions) = response.into_parts();
@@ -250,7 +250,7 @@ fn to_document(document: CapturedDocument) -> pb::Document {
 }
 
 /// JSON object → `google.protobuf.Struct`, every key and nesting kept.
-fn to_struct(object: Map<String, Value>) -> Struct {
+pub(super) fn to_struct(object: Map<String, Value>) -> Struct {
     Struct {
         fields: object.into_iter().map(|(k, v)| (k, to_value(v))).collect(),
     }

@@ -5,6 +5,7 @@
 
 mod deadline;
 mod document;
+mod journey;
 mod process;
 mod request_id;
 mod watch;
@@ -20,7 +21,8 @@ use tonic::{
     Code, Response, Status,
     metadata::{MetadataMap, MetadataValue},
 };
-pub use watch::{WatchSettings, WatchStream};
+pub(crate) use watch::Wake;
+pub use watch::{Pacing, WatchSettings, WatchStream};
 
 use crate::{
     credentials::{CredentialSource, CredentialsError, Origin},
@@ -47,6 +49,9 @@ pub struct Shared {
     pub upstream_health: UpstreamHealth,
     /// How watches pace their reads.
     pub watch: WatchSettings,
+    /// The vendor webhook's notices, when the receiver is on (`None`: every
+    /// WatchProcess polls on the backoff).
+    pub process_events: Option<crate::process_events::ProcessEvents>,
     pub metrics: Arc<Metrics>,
 }
 
@@ -309,6 +314,7 @@ mod tests {
             rate_limiter: None,
             upstream_health: UpstreamHealth::new(tonic_health::server::HealthReporter::new()).await,
             watch: WatchSettings::default(),
+            process_events: None,
             metrics: Arc::new(Metrics::new()),
         }
     }

@@ -1,7 +1,9 @@
-//! Server-streaming watches of a vendor resource that has no push API: the
-//! resource is read now and then on a backoff, each change is sent, and the
-//! stream ends once the state is final, at the deadline, on the first error,
-//! or at once when the caller goes away (no read happens after that).
+//! Server-streaming watches of a vendor resource: the resource is read now,
+//! then again whenever a [`Wake`] says it may have changed (a vendor
+//! webhook) or its timer fires (a backoff, the only source for a resource
+//! without a push API); each change is sent, and the stream ends once the
+//! state is final, at the deadline, on the first error, or at once when the
+//! caller goes away (no read happens after that).
 
 use std::{future::Future, time::Duration};
 
@@ -20,6 +22,51 @@ pub struct WatchSettings {
     pub timeout: Duration,
     /// The longest pause between two reads (the pause doubles up to it).
     pub backoff_max: Duration,
+    /// The pause between two reads of a watch that a webhook wakes: a
+    /// fallback for a lost delivery, slow since the vendor asks clients not
+    /// to poll.
+    pub fallback_poll: Duration,
+}
+
+/// How a watch's timer paces its reads: `first`, doubling up to `max`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Pacing {
+    pub first: Duration,
+    pub max: Duration,
+}
+
+impl WatchSettings {
+    /// The backoff of a watch with nothing but its timer.
+    pub fn backoff(&self) -> Pacing {
+        Pacing {
+            first: Self::FIRST_PAUSE,
+            max: self.backoff_max,
+        }
+    }
+
+    /// The steady, slow timer of a watch that a webhook wakes.
+    pub fn fallback(&self) -> Pacing {
+        Pacing {
+            first: self.fallback_poll,
+            max: self.fallback_poll,
+        }
+    }
+}
+
+/// What wakes a watch before its timer: a notice that the watched resource
+/// may have changed.
+pub(crate) trait Wake: Send + 'static {
+    /// Resolves at the next notice.
+    fn changed(&mut self) -> impl Future<Output = ()> + Send;
+}
+
+/// No notices: the timer alone paces the reads.
+pub(crate) struct TimerOnly;
+
+impl Wake for TimerOnly {
+    async fn changed(&mut self) {
+        std::future::pending::<()>().await;
+    }
 }
 
 impl WatchSettings {
@@ -29,6 +76,8 @@ impl WatchSettings {
     /// The vendor asks clients not to poll: a few reads a minute at most
     /// once a capture takes long.
     pub const DEFAULT_BACKOFF_MAX: Duration = Duration::from_secs(8);
+    /// Two reads a minute per watch that a webhook wakes.
+    pub const DEFAULT_FALLBACK_POLL: Duration = Duration::from_secs(30);
 }
 
 impl Default for WatchSettings {
@@ -36,6 +85,7 @@ impl Default for WatchSettings {
         Self {
             timeout: Self::DEFAULT_TIMEOUT,
             backoff_max: Self::DEFAULT_BACKOFF_MAX,
+            fallback_poll: Self::DEFAULT_FALLBACK_POLL,
         }
     }
 }
@@ -45,15 +95,19 @@ pub type WatchStream<T> = ReceiverStream<Result<T, Status>>;
 
 /// Starts the watch task and returns its stream. `read` reads the resource
 /// once (through the same path as a unary read); `is_final` says when to
-/// stop. The call's scope is closed when the task ends.
-pub(crate) fn spawn<T, R, Fut>(
+/// stop; `wake` may bring a read forward (subscribe it before the call, so
+/// that no notice is lost between the first read and the wait). The call's
+/// scope is closed when the task ends.
+pub(crate) fn spawn<T, R, Fut, W>(
     scope: CallScope,
     deadline: Deadline,
-    settings: WatchSettings,
+    pacing: Pacing,
+    wake: W,
     read: R,
     is_final: fn(&T) -> bool,
 ) -> WatchStream<T>
 where
+    W: Wake,
     T: PartialEq + Clone + Send + 'static,
     R: FnMut() -> Fut + Send + 'static,
     Fut: Future<Output = Result<T, FacadeError>> + Send,
@@ -61,7 +115,7 @@ where
     // One message in flight: a slow reader slows the reads, never queues them.
     let (sender, receiver) = mpsc::channel(1);
     let task = async move {
-        let watched = watch(&sender, deadline, settings, read, is_final);
+        let watched = watch(&sender, deadline, pacing, wake, read, is_final);
         tokio::select! {
             ended = watched => match ended {
                 Ok(()) => scope.close_ok(),
@@ -77,10 +131,11 @@ where
     ReceiverStream::new(receiver)
 }
 
-async fn watch<T, R, Fut>(
+async fn watch<T, R, Fut, W: Wake>(
     sender: &mpsc::Sender<Result<T, Status>>,
     deadline: Deadline,
-    settings: WatchSettings,
+    pacing: Pacing,
+    mut wake: W,
     mut read: R,
     is_final: fn(&T) -> bool,
 ) -> Result<(), FacadeError>
@@ -90,7 +145,7 @@ where
     Fut: Future<Output = Result<T, FacadeError>>,
 {
     let mut last: Option<T> = None;
-    let mut pause = WatchSettings::FIRST_PAUSE;
+    let mut pause = pacing.first;
     loop {
         let state = read().await?;
         let done = is_final(&state);
@@ -103,12 +158,16 @@ where
         if done {
             return Ok(());
         }
-        let wake = Deadline::now() + pause;
-        if wake >= deadline {
-            tokio::time::sleep_until(deadline).await;
-            return Err(FacadeError::NotFinalByDeadline);
+        let timer = (Deadline::now() + pause).min(deadline);
+        tokio::select! {
+            () = tokio::time::sleep_until(timer) => {
+                if timer >= deadline {
+                    return Err(FacadeError::NotFinalByDeadline);
+                }
+                pause = (pause * 2).min(pacing.max);
+            }
+            // A notice: read now; the timer's pace is unchanged.
+            () = wake.changed() => {}
         }
-        tokio::time::sleep_until(wake).await;
-        pause = (pause * 2).min(settings.backoff_max);
     }
 }

@@ -14,6 +14,7 @@ mod helpers;
 mod hostile_process_ids;
 mod mesh;
 mod observability;
+mod process_flow;
 mod redaction;
 mod set_process_document;
 mod set_process_document_errors;
