@@ -166,8 +166,100 @@ where
                 }
                 pause = (pause * 2).min(pacing.max);
             }
-            // A notice: read now; the timer's pace is unchanged.
-            () = wake.changed() => {}
+            // A notice: read now. Should that read not show the change yet
+            // (the vendor's read lagging its own notice), the next reads come
+            // quickly again, slowing back down to the pacing's maximum.
+            () = wake.changed() => pause = WatchSettings::FIRST_PAUSE.min(pacing.max),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::{
+        Arc,
+        atomic::{AtomicUsize, Ordering},
+    };
+
+    use super::*;
+
+    /// Notices sent by the test.
+    struct Notices(mpsc::UnboundedReceiver<()>);
+
+    impl Wake for Notices {
+        async fn changed(&mut self) {
+            if self.0.recv().await.is_none() {
+                std::future::pending::<()>().await;
+            }
+        }
+    }
+
+    const SLOW: Pacing = Pacing {
+        first: Duration::from_secs(30),
+        max: Duration::from_secs(30),
+    };
+
+    type Read = Box<dyn FnMut() -> std::future::Ready<Result<u32, FacadeError>> + Send>;
+
+    /// Reads answering `answers` in turn (the last one repeated), counted.
+    fn reads(answers: &'static [u32]) -> (Arc<AtomicUsize>, Read) {
+        let count = Arc::new(AtomicUsize::new(0));
+        let counter = count.clone();
+        let read = move || {
+            let n = counter.fetch_add(1, Ordering::SeqCst);
+            std::future::ready(Ok(answers[n.min(answers.len() - 1)]))
+        };
+        (count, Box::new(read))
+    }
+
+    fn start(
+        answers: &'static [u32],
+    ) -> (
+        Arc<AtomicUsize>,
+        mpsc::Receiver<Result<u32, Status>>,
+        mpsc::UnboundedSender<()>,
+        tokio::task::JoinHandle<Result<(), FacadeError>>,
+    ) {
+        let (sender, states) = mpsc::channel(8);
+        let (notify, notices) = mpsc::unbounded_channel();
+        let (count, read) = reads(answers);
+        let deadline = Deadline::now() + Duration::from_secs(300);
+        let task = tokio::spawn(async move {
+            watch(&sender, deadline, SLOW, Notices(notices), read, |n| *n == 9).await
+        });
+        (count, states, notify, task)
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_notice_brings_the_read_forward_and_nothing_else_reads() {
+        let (count, mut states, notify, task) = start(&[1, 9]);
+        assert_eq!(states.recv().await.unwrap().unwrap(), 1);
+        tokio::time::sleep(Duration::from_secs(29)).await;
+        assert_eq!(count.load(Ordering::SeqCst), 1, "no read before the timer");
+        let noticed = Deadline::now();
+        notify.send(()).unwrap();
+        assert_eq!(states.recv().await.unwrap().unwrap(), 9);
+        assert!(noticed.elapsed() < Duration::from_millis(10));
+        assert!(task.await.unwrap().is_ok());
+        assert_eq!(count.load(Ordering::SeqCst), 2);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn without_notices_the_timer_reads_and_a_lagging_read_is_retried_soon() {
+        let (count, mut states, notify, task) = start(&[1, 2, 2, 9]);
+        let started = Deadline::now();
+        assert_eq!(states.recv().await.unwrap().unwrap(), 1);
+        assert_eq!(states.recv().await.unwrap().unwrap(), 2);
+        assert!(
+            started.elapsed() >= Duration::from_secs(30),
+            "the slow timer"
+        );
+        // A notice whose read shows no change yet: the next read comes soon.
+        let noticed = Deadline::now();
+        notify.send(()).unwrap();
+        assert_eq!(states.recv().await.unwrap().unwrap(), 9);
+        assert_eq!(count.load(Ordering::SeqCst), 4);
+        assert!(noticed.elapsed() <= WatchSettings::FIRST_PAUSE);
+        assert!(task.await.unwrap().is_ok());
     }
 }

@@ -403,11 +403,15 @@ async fn a_watch_ends_within_a_second_of_the_webhook_without_polling_in_between(
     let deliveries = app.emulator.webhook_deliveries();
     assert_eq!(deliveries.len(), 1);
     assert_eq!(deliveries[0].status, Some(200));
+    let metrics = app.metrics().await;
+    assert!(metrics.contains("unico_facade_webhook_deliveries_total{outcome=\"accepted\"} 1"));
     assert!(
-        app.metrics()
-            .await
-            .contains("unico_facade_webhook_deliveries_total{outcome=\"accepted\"} 1")
+        metrics.contains("method=\"WatchProcess\",code=\"OK\"} 1"),
+        "{metrics}"
     );
+    assert!(metrics.contains("endpoint=\"GET /client/v1/process/{processId}\""));
+    assert!(metrics.contains("endpoint=\"POST /client/v1/process\""));
+    assert!(!metrics.contains(&created.id), "no process id in a label");
 }
 
 #[tokio::test]
