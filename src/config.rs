@@ -711,6 +711,75 @@ mod tests {
     }
 
     #[test]
+    fn the_webhook_needs_its_secret_from_a_file_never_a_flag() {
+        let dir = std::env::temp_dir().join(format!("webhook-secret-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let secret = dir.join("secret");
+        std::fs::write(&secret, "s3cret\n").unwrap();
+        let secret = secret.to_str().unwrap();
+
+        let off = serve(&[]).unwrap().settings_with_api_key(None).unwrap();
+        assert!(off.webhook.is_none(), "off by default");
+
+        let basic = serve(&[
+            "--webhook-listen",
+            "127.0.0.1:8088",
+            "--webhook-username",
+            "idcloud",
+            "--webhook-secret-file",
+            secret,
+        ])
+        .unwrap()
+        .settings_with_api_key(None)
+        .unwrap()
+        .webhook
+        .unwrap();
+        assert_eq!(basic.listen, "127.0.0.1:8088".parse().unwrap());
+        let crate::webhook::WebhookAuth::Basic { username, password } = basic.auth else {
+            panic!("basic")
+        };
+        assert_eq!(username, "idcloud");
+        assert_eq!(secrecy::ExposeSecret::expose_secret(&password), "s3cret");
+
+        let key = serve(&[
+            "--webhook-listen",
+            "127.0.0.1:8088",
+            "--webhook-auth",
+            "api-key",
+            "--webhook-api-key-header",
+            "X-Vendor-Key",
+            "--webhook-secret-file",
+            secret,
+        ])
+        .unwrap()
+        .settings_with_api_key(None)
+        .unwrap()
+        .webhook
+        .unwrap();
+        assert!(matches!(
+            key.auth,
+            crate::webhook::WebhookAuth::ApiKey { ref header, .. } if header == "x-vendor-key"
+        ));
+
+        // No user name for Basic: refused at start, not at the first delivery.
+        let missing = serve(&[
+            "--webhook-listen",
+            "127.0.0.1:8088",
+            "--webhook-secret-file",
+            secret,
+        ])
+        .unwrap()
+        .settings_with_api_key(None);
+        assert!(matches!(
+            missing,
+            Err(ConfigError::MissingWebhookSetting(_))
+        ));
+        // There is no flag that takes the secret itself.
+        assert!(serve(&["--webhook-secret", "s3cret"]).is_err());
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
     fn defaults_call_production() {
         let settings = serve(&[]).unwrap().settings().unwrap();
         assert_eq!(settings.listen, "0.0.0.0:50051".parse().unwrap());
