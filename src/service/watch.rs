@@ -212,14 +212,15 @@ mod tests {
         (count, Box::new(read))
     }
 
-    fn start(
-        answers: &'static [u32],
-    ) -> (
+    /// A running watch: its read count, its states, its notices, its end.
+    type Running = (
         Arc<AtomicUsize>,
         mpsc::Receiver<Result<u32, Status>>,
         mpsc::UnboundedSender<()>,
         tokio::task::JoinHandle<Result<(), FacadeError>>,
-    ) {
+    );
+
+    fn start(answers: &'static [u32]) -> Running {
         let (sender, states) = mpsc::channel(8);
         let (notify, notices) = mpsc::unbounded_channel();
         let (count, read) = reads(answers);
