@@ -76,6 +76,8 @@ pub struct App {
     health: HealthReporter,
     settings: ServeSettings,
     admin: Option<TcpListener>,
+    /// The webhook receiver's listener and authentication, when enabled.
+    webhook: Option<(TcpListener, crate::webhook::WebhookAuth)>,
     emulator: Option<Emulator>,
 }
 
@@ -109,6 +111,10 @@ impl App {
             addr: settings.listen,
             source,
         })?;
+        let webhook = match &settings.webhook {
+            Some(webhook) => Some((bind(webhook.listen).await?, webhook.auth.clone())),
+            None => None,
+        };
         let admin = match settings.admin_listen {
             Some(addr) => Some(bind(addr).await?),
             None => None,
@@ -127,6 +133,9 @@ impl App {
             rate_limiter,
             upstream_health: UpstreamHealth::new(health.clone()).await,
             watch: settings.watch,
+            process_events: webhook
+                .as_ref()
+                .map(|_| crate::process_events::ProcessEvents::default()),
             metrics: metrics.clone(),
             slots: CallSlots::new(settings.max_concurrent_calls),
             idempotency: crate::idempotency::build(
@@ -142,6 +151,7 @@ impl App {
             shared,
             health,
             admin,
+            webhook,
             settings: ServeSettings {
                 max_request_bytes: settings.max_request_bytes,
                 drain_delay: settings.drain_delay,
@@ -157,6 +167,11 @@ impl App {
 
     pub fn local_addr(&self) -> SocketAddr {
         self.local_addr
+    }
+
+    /// The webhook receiver's address, when enabled.
+    pub fn webhook_addr(&self) -> Option<SocketAddr> {
+        self.webhook.as_ref().and_then(|(l, _)| l.local_addr().ok())
     }
 
     /// The admin (metrics) listener's address, when enabled.
@@ -181,6 +196,7 @@ impl App {
             health,
             settings,
             admin,
+            webhook,
             emulator,
         } = self;
         let metrics = shared.metrics.clone();
@@ -190,6 +206,21 @@ impl App {
                 let _ = admin_stopped.await;
             }))
         });
+        let (webhook_stop, webhook_stopped) = tokio::sync::oneshot::channel::<()>();
+        let webhook_task =
+            webhook
+                .zip(shared.process_events.clone())
+                .map(|((listener, auth), events)| {
+                    tokio::spawn(crate::webhook::serve(
+                        listener,
+                        auth,
+                        events,
+                        metrics.clone(),
+                        async {
+                            let _ = webhook_stopped.await;
+                        },
+                    ))
+                });
         let health_service = tonic_health::pb::health_server::HealthServer::new(
             tonic_health::server::HealthService::from_health_reporter(health.clone()),
         );
@@ -280,6 +311,10 @@ impl App {
         }
         let _ = admin_stop.send(());
         if let Some(task) = admin_task {
+            let _ = task.await;
+        }
+        let _ = webhook_stop.send(());
+        if let Some(task) = webhook_task {
             let _ = task.await;
         }
         if let Some(emulator) = emulator {

@@ -97,6 +97,19 @@ pub enum CredentialMode {
 /// The environment variable holding the API key (facade-held mode). Not a
 /// flag: a secret on a command line is visible to every local user.
 pub const API_KEY_ENV: &str = "UNICO_API_KEY";
+/// The environment variable holding the webhook's secret (never a flag:
+/// command lines are visible to every user of the host).
+pub const WEBHOOK_SECRET_ENV: &str = "UNICO_FACADE_WEBHOOK_SECRET";
+
+/// How the vendor authenticates its webhook deliveries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, ValueEnum)]
+pub enum WebhookAuthMode {
+    /// HTTP Basic: `--webhook-username` and the secret as the password.
+    #[default]
+    Basic,
+    /// The secret as the value of `--webhook-api-key-header`.
+    ApiKey,
+}
 
 #[derive(Debug, Args)]
 pub struct ServeArgs {
@@ -277,6 +290,39 @@ pub struct ServeArgs {
     #[arg(long, env = "UNICO_FACADE_WATCH_BACKOFF_MAX", default_value_t = HumanDuration(WatchSettings::DEFAULT_BACKOFF_MAX), value_parser = parse_duration)]
     pub watch_backoff_max: HumanDuration,
 
+    /// The pause between two fallback reads of a WatchProcess that the
+    /// vendor's webhook wakes (`--webhook-listen`); the vendor asks clients
+    /// not to poll.
+    #[arg(long, env = "UNICO_FACADE_WATCH_FALLBACK_POLL", default_value_t = HumanDuration(WatchSettings::DEFAULT_FALLBACK_POLL), value_parser = parse_duration)]
+    pub watch_fallback_poll: HumanDuration,
+
+    /// Address of the listener for the vendor's finished-process webhook
+    /// (`POST /webhooks/process-finished`), e.g. `0.0.0.0:8443`. Off by
+    /// default: WatchProcess then polls on the watch backoff.
+    #[arg(long, env = "UNICO_FACADE_WEBHOOK_LISTEN")]
+    pub webhook_listen: Option<SocketAddr>,
+
+    /// How the vendor authenticates its webhook deliveries.
+    #[arg(long, env = "UNICO_FACADE_WEBHOOK_AUTH", value_enum, default_value_t = WebhookAuthMode::Basic)]
+    pub webhook_auth: WebhookAuthMode,
+
+    /// The HTTP Basic user name the vendor sends (`--webhook-auth basic`).
+    #[arg(long, env = "UNICO_FACADE_WEBHOOK_USERNAME")]
+    pub webhook_username: Option<String>,
+
+    /// The header carrying the API key (`--webhook-auth api-key`).
+    #[arg(
+        long,
+        env = "UNICO_FACADE_WEBHOOK_API_KEY_HEADER",
+        default_value = "x-api-key"
+    )]
+    pub webhook_api_key_header: String,
+
+    /// A file holding the webhook's secret (the Basic password or the API
+    /// key); otherwise the `UNICO_FACADE_WEBHOOK_SECRET` environment variable.
+    #[arg(long, env = "UNICO_FACADE_WEBHOOK_SECRET_FILE")]
+    pub webhook_secret_file: Option<PathBuf>,
+
     /// Address of the admin listener serving Prometheus metrics at
     /// `/metrics` (e.g. `127.0.0.1:9090`). Off by default.
     #[arg(long, env = "UNICO_FACADE_ADMIN_LISTEN")]
@@ -419,6 +465,8 @@ pub struct Settings {
     pub grpc_web: Option<CorsOrigins>,
     /// The admin (metrics) listener, if any.
     pub admin_listen: Option<SocketAddr>,
+    /// The vendor webhook's receiver, if any.
+    pub webhook: Option<crate::webhook::WebhookSettings>,
     /// How Watch* calls pace their reads.
     pub watch: WatchSettings,
     /// Creates with a `request_id`: store, TTL, lease, keys.
@@ -509,6 +557,7 @@ impl Settings {
             tls: None,
             grpc_web: None,
             admin_listen: None,
+            webhook: None,
             watch: WatchSettings::default(),
             idempotency: IdempotencySettings::default(),
         }
@@ -554,6 +603,8 @@ pub enum ConfigError {
     AudienceTrailingSlash,
     #[error("--max-request-bytes must at least fit two images of --max-image-bytes")]
     RequestLimitBelowImages,
+    #[error("--webhook-listen needs {0}")]
+    MissingWebhookSetting(&'static str),
     #[error("--cors-allowed-origins: `{origin}` cannot be an origin header value")]
     CorsOrigin { origin: String },
     #[error("idempotency keys: {0}")]
@@ -716,12 +767,50 @@ impl ServeArgs {
                 false => None,
             },
             admin_listen: self.admin_listen,
+            webhook: self.webhook_settings()?,
             watch: WatchSettings {
                 timeout: self.watch_timeout.0,
                 backoff_max: self.watch_backoff_max.0,
+                fallback_poll: self.watch_fallback_poll.0,
             },
             idempotency: self.idempotency_settings(keys_env)?,
         })
+    }
+
+    fn webhook_settings(&self) -> Result<Option<crate::webhook::WebhookSettings>, ConfigError> {
+        let Some(listen) = self.webhook_listen else {
+            return Ok(None);
+        };
+        let secret = match &self.webhook_secret_file {
+            Some(path) => read_secret_file(path)?,
+            None => std::env::var(WEBHOOK_SECRET_ENV)
+                .ok()
+                .map(|s| s.trim().to_owned())
+                .filter(|s| !s.is_empty())
+                .ok_or(ConfigError::MissingWebhookSetting(
+                    "--webhook-secret-file or UNICO_FACADE_WEBHOOK_SECRET",
+                ))?,
+        };
+        let secret = SecretString::from(secret);
+        let auth = match self.webhook_auth {
+            WebhookAuthMode::Basic => crate::webhook::WebhookAuth::Basic {
+                username: self
+                    .webhook_username
+                    .clone()
+                    .filter(|u| !u.is_empty() && !u.contains(':'))
+                    .ok_or(ConfigError::MissingWebhookSetting(
+                        "--webhook-username (without `:`)",
+                    ))?,
+                password: secret,
+            },
+            WebhookAuthMode::ApiKey => crate::webhook::WebhookAuth::ApiKey {
+                header: http::HeaderName::try_from(self.webhook_api_key_header.as_str()).map_err(
+                    |_| ConfigError::MissingWebhookSetting("a valid --webhook-api-key-header"),
+                )?,
+                key: secret,
+            },
+        };
+        Ok(Some(crate::webhook::WebhookSettings { listen, auth }))
     }
 
     fn credential_settings(
@@ -840,6 +929,75 @@ mod tests {
             serve(&["--idempotency-keys", "k:x"]).is_err(),
             "key material is never a flag"
         );
+    }
+
+    #[test]
+    fn the_webhook_needs_its_secret_from_a_file_never_a_flag() {
+        let dir = std::env::temp_dir().join(format!("webhook-secret-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let secret = dir.join("secret");
+        std::fs::write(&secret, "s3cret\n").unwrap();
+        let secret = secret.to_str().unwrap();
+
+        let off = serve(&[]).unwrap().settings_with_api_key(None).unwrap();
+        assert!(off.webhook.is_none(), "off by default");
+
+        let basic = serve(&[
+            "--webhook-listen",
+            "127.0.0.1:8088",
+            "--webhook-username",
+            "idcloud",
+            "--webhook-secret-file",
+            secret,
+        ])
+        .unwrap()
+        .settings_with_api_key(None)
+        .unwrap()
+        .webhook
+        .unwrap();
+        assert_eq!(basic.listen, "127.0.0.1:8088".parse().unwrap());
+        let crate::webhook::WebhookAuth::Basic { username, password } = basic.auth else {
+            panic!("basic")
+        };
+        assert_eq!(username, "idcloud");
+        assert_eq!(secrecy::ExposeSecret::expose_secret(&password), "s3cret");
+
+        let key = serve(&[
+            "--webhook-listen",
+            "127.0.0.1:8088",
+            "--webhook-auth",
+            "api-key",
+            "--webhook-api-key-header",
+            "X-Vendor-Key",
+            "--webhook-secret-file",
+            secret,
+        ])
+        .unwrap()
+        .settings_with_api_key(None)
+        .unwrap()
+        .webhook
+        .unwrap();
+        assert!(matches!(
+            key.auth,
+            crate::webhook::WebhookAuth::ApiKey { ref header, .. } if header == "x-vendor-key"
+        ));
+
+        // No user name for Basic: refused at start, not at the first delivery.
+        let missing = serve(&[
+            "--webhook-listen",
+            "127.0.0.1:8088",
+            "--webhook-secret-file",
+            secret,
+        ])
+        .unwrap()
+        .settings_with_api_key(None);
+        assert!(matches!(
+            missing,
+            Err(ConfigError::MissingWebhookSetting(_))
+        ));
+        // There is no flag that takes the secret itself.
+        assert!(serve(&["--webhook-secret", "s3cret"]).is_err());
+        std::fs::remove_dir_all(dir).unwrap();
     }
 
     #[test]

@@ -85,6 +85,7 @@ pub struct Metrics {
     token_refreshes: Family<OutcomeLabels, Counter>,
     idempotency_events: Family<IdempotencyLabels, Counter>,
     store_duration: Family<StoreLabels, Histogram, fn() -> Histogram>,
+    webhook_deliveries: Family<OutcomeLabels, Counter>,
 }
 
 impl Default for Metrics {
@@ -175,10 +176,17 @@ impl Metrics {
             "Idempotency store call latency by store, operation and outcome (ok, error)",
             store_duration.clone(),
         );
+        let webhook_deliveries = Family::<OutcomeLabels, Counter>::default();
+        registry.register(
+            "webhook_deliveries",
+            "Deliveries of the vendor's finished-process webhook, by outcome",
+            webhook_deliveries.clone(),
+        );
         Self {
             registry,
             idempotency_events,
             store_duration,
+            webhook_deliveries,
             rpc_requests,
             rpc_duration,
             in_flight,
@@ -288,6 +296,14 @@ impl Metrics {
                 outcome,
             })
             .observe(latency.as_secs_f64());
+    }
+
+    /// Counts one webhook delivery: `accepted`, `duplicate`, `unauthorized`,
+    /// `malformed`, `too_large`, `overloaded`.
+    pub fn webhook_delivery(&self, outcome: &'static str) {
+        self.webhook_deliveries
+            .get_or_create(&OutcomeLabels { outcome })
+            .inc();
     }
 
     /// The Prometheus text exposition (format 0.0.4) of every metric.

@@ -154,7 +154,7 @@ class Server:
         return requests
 
 
-def start(log_path: Path) -> Server:
+def start(log_path: Path, extra_args=(), env=None) -> Server:
     grpc_port, emulator_port = free_port(), free_port()
     while emulator_port == grpc_port:
         emulator_port = free_port()
@@ -172,9 +172,16 @@ def start(log_path: Path) -> Server:
         # default, for a mesh); 1 s is enough to observe it and keeps the suite quick.
         "--drain-delay",
         DRAIN_DELAY,
+        *extra_args,
     ]
     log = open(log_path, "wb")  # noqa: SIM115 - owned by the process
-    process = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+    process = subprocess.Popen(
+        argv,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        stdin=subprocess.DEVNULL,
+        env=None if env is None else {**os.environ, **env},
+    )
     log.close()
     return Server(f"127.0.0.1:{grpc_port}", f"http://127.0.0.1:{emulator_port}", process, log_path)
 

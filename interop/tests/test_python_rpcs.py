@@ -150,3 +150,50 @@ def test_list_reusable_documents_then_watch_an_asynchronous_capture(pb, document
     assert all(r["method"] == "GET" for r in lists)
     reads = [r for r in sent if r["raw_path"] == f"/processes/v1/{created.id}"]
     assert len(reads) == 4 and all(r["method"] == "GET" for r in reads)
+
+
+def test_create_get_and_watch_a_journey_by_polling(pb, process_stub, emulator):
+    """The session server has no webhook receiver: the watch ends by polling. Well-known types
+    (Duration, Timestamp, Struct) and the open enums decode in grpcio."""
+    from google.protobuf import duration_pb2
+
+    request = pb.process.CreateProcessRequest(
+        flow="idunicodocs_r2",
+        purpose="creditprocess",
+        callback_uri="/",
+        expires_in=duration_pb2.Duration(seconds=600),
+        client_reference="py-1",
+    )
+    created = process_stub.CreateProcess(request, metadata=AUTH, timeout=15).process
+    assert created.state == pb.process.PROCESS_STATE_AWAITING_FOR_DOCUMENT
+    assert created.created_at.seconds > 0
+    assert "services" in json_format.MessageToDict(created.unmodelled)
+    sent = [r for r in emulator.recorded_requests() if r["raw_path"] == "/client/v1/process"][-1]
+    assert json.loads(sent["body"]) == {
+        "callbackUri": "/", "flow": "idunicodocs_r2", "purpose": "creditprocess",
+        "expiresIn": "600s", "clientReference": "py-1",
+    }
+    process_stub.SetProcessDocument(
+        pb.process.SetProcessDocumentRequest(
+            process_id=created.id, dui_type=pb.identifiers.DUI_TYPE_BR_CPF, dui_value=CPF
+        ),
+        metadata=AUTH,
+        timeout=15,
+    )
+    read = process_stub.GetProcess(
+        pb.process.GetProcessRequest(process_id=created.id), metadata=AUTH, timeout=15
+    ).process
+    assert read.state == pb.process.PROCESS_STATE_CREATED
+    assert read.person.dui_value == CPF
+
+    watch = process_stub.WatchProcess(
+        pb.process.WatchProcessRequest(process_id=created.id), metadata=AUTH, timeout=60
+    )
+    first = next(watch).process
+    assert first.state == pb.process.PROCESS_STATE_CREATED
+    status, _ = emulator.admin("POST", f"journeys/{created.id}/finish", {"result": "expired"})
+    assert status == 202
+    last = [m.process for m in watch][-1]
+    assert last.state == pb.process.PROCESS_STATE_FINISHED
+    assert last.result == pb.process.PROCESS_RESULT_EXPIRED
+    assert last.result_name == "PROCESS_RESULT_EXPIRED"

@@ -28,20 +28,32 @@ def test_services_are_listed(database):
     assert {PROCESS, DOCUMENT, "grpc.health.v1.Health"} <= services, services
 
 
-@pytest.mark.parametrize(
-    "service, method, request_type, response_type",
-    [
-        (PROCESS, "SetProcessDocument", "SetProcessDocumentRequest", "SetProcessDocumentResponse"),
-        (DOCUMENT, "CreateDocumentProcess", "CreateDocumentProcessRequest", "CreateDocumentProcessResponse"),
+# Every RPC of each service, with its types and whether it streams its answer.
+RPCS = {
+    PROCESS: [
+        ("SetProcessDocument", "SetProcessDocumentRequest", "SetProcessDocumentResponse", False),
+        ("CreateProcess", "CreateProcessRequest", "CreateProcessResponse", False),
+        ("GetProcess", "GetProcessRequest", "GetProcessResponse", False),
+        ("WatchProcess", "WatchProcessRequest", "WatchProcessResponse", True),
     ],
-)
-def test_both_services_resolve(pool, service, method, request_type, response_type):
+    DOCUMENT: [
+        ("CreateDocumentProcess", "CreateDocumentProcessRequest", "CreateDocumentProcessResponse", False),
+        ("ListReusableDocuments", "ListReusableDocumentsRequest", "ListReusableDocumentsResponse", False),
+        ("GetDocumentProcess", "GetDocumentProcessRequest", "GetDocumentProcessResponse", False),
+        ("WatchDocumentProcess", "WatchDocumentProcessRequest", "WatchDocumentProcessResponse", True),
+    ],
+}
+
+
+@pytest.mark.parametrize("service", [PROCESS, DOCUMENT])
+def test_both_services_resolve(pool, service):
     descriptor = pool.FindServiceByName(service)
-    assert [m.name for m in descriptor.methods] == [method]
-    rpc = descriptor.methods_by_name[method]
-    assert rpc.input_type.full_name == f"unico.identity.v1.{request_type}"
-    assert rpc.output_type.full_name == f"unico.identity.v1.{response_type}"
-    assert not rpc.client_streaming and not rpc.server_streaming
+    assert [m.name for m in descriptor.methods] == [name for name, *_ in RPCS[service]]
+    for method, request_type, response_type, streams in RPCS[service]:
+        rpc = descriptor.methods_by_name[method]
+        assert rpc.input_type.full_name == f"unico.identity.v1.{request_type}"
+        assert rpc.output_type.full_name == f"unico.identity.v1.{response_type}"
+        assert not rpc.client_streaming and rpc.server_streaming == streams
 
 
 @pytest.mark.parametrize(

@@ -10,6 +10,10 @@
 //! | `DELETE /__emulator/requests` | 204 |
 //! | `GET /__emulator/processes` | 200, the fixtures and the current processes and documents |
 //! | `DELETE /__emulator/tokens` | 204; every issued access token is invalid from now on |
+//! | `POST /__emulator/journeys/{processId}/finish` (`{"result": "ok" \| "invalid_identity" \| "expired" \| "error"}`, default `ok`) | 202, the journey is finished and its webhook scheduled; 404 for an unknown process |
+//! | `PUT /__emulator/webhook` (a `WebhookTarget`: `{"url", "auth": "none" \| {"basic": {"username", "password"}} \| {"apiKey": {"header", "value"}}, "copies", "delayMs"}`) | 204 |
+//! | `DELETE /__emulator/webhook` | 204, no more deliveries |
+//! | `GET /__emulator/webhook/deliveries` | 200, every delivery attempt (`processId`, `status`) |
 
 use std::sync::Arc;
 
@@ -22,6 +26,8 @@ use http::StatusCode;
 use serde_json::{Value, json};
 
 use super::faults::FaultScript;
+use super::journeys::JourneyEnd;
+use super::webhook::WebhookTarget;
 use super::{EmulatorState, fixtures, replies};
 
 const PREFIX: &str = "/__emulator";
@@ -40,6 +46,64 @@ pub(super) fn router() -> Router<AppState> {
         )
         .route("/__emulator/processes", get(list_processes))
         .route("/__emulator/tokens", axum::routing::delete(revoke_tokens))
+        .route(
+            "/__emulator/journeys/{process_id}/finish",
+            axum::routing::post(finish_journey),
+        )
+        .route(
+            "/__emulator/webhook",
+            axum::routing::put(set_webhook).delete(clear_webhook),
+        )
+        .route("/__emulator/webhook/deliveries", get(list_deliveries))
+}
+
+#[derive(serde::Deserialize)]
+struct FinishBody {
+    #[serde(default = "finished_ok")]
+    result: JourneyEnd,
+}
+
+fn finished_ok() -> JourneyEnd {
+    JourneyEnd::Ok
+}
+
+async fn finish_journey(
+    State(state): State<AppState>,
+    axum::extract::Path(process_id): axum::extract::Path<String>,
+    body: Bytes,
+) -> Response {
+    let end = if body.is_empty() {
+        JourneyEnd::Ok
+    } else {
+        match serde_json::from_slice::<FinishBody>(&body) {
+            Ok(finish) => finish.result,
+            Err(e) => return error(StatusCode::BAD_REQUEST, format!("invalid finish: {e}")),
+        }
+    };
+    if state.finish_journey(&process_id, end) {
+        StatusCode::ACCEPTED.into_response()
+    } else {
+        error(StatusCode::NOT_FOUND, "no such journey".into())
+    }
+}
+
+async fn set_webhook(State(state): State<AppState>, body: Bytes) -> Response {
+    match serde_json::from_slice::<WebhookTarget>(&body) {
+        Ok(target) => {
+            state.webhook.set_target(Some(target));
+            StatusCode::NO_CONTENT.into_response()
+        }
+        Err(e) => error(StatusCode::BAD_REQUEST, format!("invalid webhook: {e}")),
+    }
+}
+
+async fn clear_webhook(State(state): State<AppState>) -> StatusCode {
+    state.webhook.set_target(None);
+    StatusCode::NO_CONTENT
+}
+
+async fn list_deliveries(State(state): State<AppState>) -> Response {
+    replies::json_reply(StatusCode::OK, &state.webhook.deliveries())
 }
 
 pub(super) fn is_admin_path(raw_path: &str) -> bool {

@@ -229,3 +229,11 @@ pub(super) fn biometric(auth_process_id: &str) -> Biometric {
         .find(|fixture| fixture.id == auth_process_id)
         .map_or(Biometric::FaceMatch, |fixture| fixture.outcome)
 }
+
+/// Create process (`POST /client/v1/process`): this `flow` answers 400 code 9
+/// `XX ID Apikeys are not set`.
+pub const FLOW_APIKEYS_NOT_SET: &str = "emulator_apikeys_not_set";
+/// This `flow` answers 403 code 7 `no permission`.
+pub const FLOW_NO_PERMISSION: &str = "emulator_no_permission";
+/// This `flow` answers 500 code 99999.
+pub const FLOW_INTERNAL_ERROR: &str = "emulator_internal_error";

@@ -31,12 +31,14 @@ mod create_document_process;
 mod document_reads;
 mod faults;
 pub mod fixtures;
+mod journeys;
 mod recorder;
 mod replies;
 mod routes;
 mod set_process_document;
 mod token;
 mod validation;
+mod webhook;
 
 #[cfg(test)]
 mod tests;
@@ -54,12 +56,16 @@ use self::auth::IssuedTokens;
 use self::create_document_process::DocumentStore;
 use self::document_reads::DocumentProcesses;
 use self::faults::FaultQueue;
+use self::journeys::Journeys;
 use self::recorder::Recorder;
 use self::set_process_document::ProcessStore;
 use self::token::TokenEndpoint;
+use self::webhook::WebhookSender;
 
 pub use self::faults::FaultScript;
+pub use self::journeys::JourneyEnd;
 pub use self::recorder::RecordedRequest;
+pub use self::webhook::{WebhookAuth, WebhookDelivery, WebhookTarget};
 
 /// Settings of one emulator instance.
 #[derive(Debug, Clone)]
@@ -90,6 +96,9 @@ pub struct EmulatorConfig {
     pub lockout_after_failures: u32,
     /// How long a lock lasts (default 60 s; the vendor's is not published).
     pub lockout_duration: Duration,
+    /// Where finished journeys are notified (the vendor's webhook); `None`
+    /// until set (also `PUT /__emulator/webhook`).
+    pub webhook: Option<WebhookTarget>,
 }
 
 /// A service account the emulated identity host knows.
@@ -113,6 +122,7 @@ impl Default for EmulatorConfig {
             token_ttl: Duration::from_secs(3600),
             lockout_after_failures: 5,
             lockout_duration: Duration::from_secs(60),
+            webhook: None,
         }
     }
 }
@@ -131,6 +141,10 @@ pub enum EmulatedEndpoint {
     ListReusableDocuments,
     /// `GET /processes/v1/{processId}` (ID API).
     GetDocumentProcess,
+    /// `POST /client/v1/process` (IDCloud client API).
+    CreateProcess,
+    /// `GET /client/v1/process/{processId}` (IDCloud client API).
+    GetProcess,
 }
 
 /// Everything one emulator instance knows, shared by its handlers.
@@ -143,6 +157,9 @@ struct EmulatorState {
     documents: DocumentStore,
     /// Document processes created here, for `GET /processes/v1/{id}`.
     document_processes: DocumentProcesses,
+    /// IDCloud journeys created here.
+    journeys: Journeys,
+    webhook: Arc<WebhookSender>,
     token: TokenEndpoint,
     issued: IssuedTokens,
     /// Flips to `true` when the server is asked to stop, so that scripted delays end early
@@ -238,6 +255,22 @@ impl Emulator {
             .load(std::sync::atomic::Ordering::Relaxed)
     }
 
+    /// Finishes a journey (as the person completing it would) and schedules
+    /// its webhook; `false` for an unknown process.
+    pub fn finish_journey(&self, process_id: &str, end: JourneyEnd) -> bool {
+        self.state.finish_journey(process_id, end)
+    }
+
+    /// Sets (or, with `None`, stops) the webhook's delivery.
+    pub fn set_webhook(&self, target: Option<WebhookTarget>) {
+        self.state.webhook.set_target(target);
+    }
+
+    /// Every webhook delivery attempt so far, in order.
+    pub fn webhook_deliveries(&self) -> Vec<WebhookDelivery> {
+        self.state.webhook.deliveries()
+    }
+
     /// Stops the server (graceful) and waits for it.
     pub async fn shutdown(self) {
         let Emulator { stop, task, .. } = self;
@@ -246,6 +279,18 @@ impl Emulator {
             Ok(Ok(())) => {}
             Ok(Err(error)) => tracing::warn!(%error, "emulator server ended with an error"),
             Err(error) => tracing::warn!(%error, "emulator server task failed"),
+        }
+    }
+}
+
+impl EmulatorState {
+    fn finish_journey(&self, process_id: &str, end: JourneyEnd) -> bool {
+        match self.journeys.finish(&self.processes, process_id, end) {
+            Some(flow) => {
+                self.webhook.notify(process_id, &flow, end);
+                true
+            }
+            None => false,
         }
     }
 }
@@ -269,6 +314,7 @@ fn new_state(
     impl Future<Output = ()> + Send + 'static,
 )> {
     let (stopping_tx, stopping) = watch::channel(false);
+    let webhook = Arc::new(WebhookSender::new(config.webhook.clone()));
     let state = Arc::new(EmulatorState {
         token: TokenEndpoint::new(&config)?,
         issued: IssuedTokens::default(),
@@ -278,6 +324,8 @@ fn new_state(
         processes: ProcessStore::seeded(),
         documents: DocumentStore::seeded(),
         document_processes: DocumentProcesses::default(),
+        journeys: Journeys::default(),
+        webhook,
         stopping,
         abandoned: std::sync::atomic::AtomicUsize::new(0),
     });

@@ -25,7 +25,7 @@ use super::faults::dropped_connection;
 use super::recorder::RecordedRequest;
 use super::replies;
 use super::{
-    EmulatedEndpoint, EmulatorState, admin, create_document_process, document_reads,
+    EmulatedEndpoint, EmulatorState, admin, create_document_process, document_reads, journeys,
     set_process_document, token,
 };
 
@@ -35,6 +35,7 @@ const MAX_BODY_BYTES: usize = 16 * 1024 * 1024;
 const SET_PROCESS_DOCUMENT_PREFIX: &str = "/client/v1/process/";
 const SET_PROCESS_DOCUMENT_SUFFIX: &str = "/document";
 const CREATE_DOCUMENT_PROCESS_PATH: &str = "/processes/v1";
+const CREATE_PROCESS_PATH: &str = "/client/v1/process";
 const TOKEN_PATH: &str = "/oauth2/token";
 const LIST_DOCUMENTS_PATH: &str = "/documents/v1";
 const GET_DOCUMENT_PROCESS_PREFIX: &str = "/processes/v1/";
@@ -60,19 +61,25 @@ fn match_path(raw_path: &str) -> Option<(EmulatedEndpoint, Option<&str>)> {
         return (!raw_id.contains('/'))
             .then_some((EmulatedEndpoint::GetDocumentProcess, Some(raw_id)));
     }
-    let raw_id = raw_path
-        .strip_prefix(SET_PROCESS_DOCUMENT_PREFIX)?
-        .strip_suffix(SET_PROCESS_DOCUMENT_SUFFIX)?;
+    if raw_path == CREATE_PROCESS_PATH {
+        return Some((EmulatedEndpoint::CreateProcess, None));
+    }
+    let rest = raw_path.strip_prefix(SET_PROCESS_DOCUMENT_PREFIX)?;
+    if !rest.contains('/') {
+        return Some((EmulatedEndpoint::GetProcess, Some(rest)));
+    }
+    let raw_id = rest.strip_suffix(SET_PROCESS_DOCUMENT_SUFFIX)?;
     (!raw_id.contains('/')).then_some((EmulatedEndpoint::SetProcessDocument, Some(raw_id)))
 }
 
 /// The one method each endpoint answers.
 fn method_of(endpoint: EmulatedEndpoint) -> Method {
     match endpoint {
-        EmulatedEndpoint::ListReusableDocuments | EmulatedEndpoint::GetDocumentProcess => {
-            Method::GET
-        }
-        EmulatedEndpoint::SetProcessDocument
+        EmulatedEndpoint::ListReusableDocuments
+        | EmulatedEndpoint::GetDocumentProcess
+        | EmulatedEndpoint::GetProcess => Method::GET,
+        EmulatedEndpoint::CreateProcess
+        | EmulatedEndpoint::SetProcessDocument
         | EmulatedEndpoint::CreateDocumentProcess
         | EmulatedEndpoint::Token => Method::POST,
     }
@@ -201,6 +208,22 @@ async fn answer(
                 .as_deref()
                 .and_then(|id| std::str::from_utf8(id).ok()),
         ),
+        EmulatedEndpoint::CreateProcess => journeys::create(
+            &state.journeys,
+            &state.processes,
+            tokens,
+            &parts.headers,
+            &body,
+        ),
+        EmulatedEndpoint::GetProcess => journeys::get(
+            &state.journeys,
+            &state.processes,
+            tokens,
+            &parts.headers,
+            decoded_id
+                .as_deref()
+                .and_then(|id| std::str::from_utf8(id).ok()),
+        ),
         EmulatedEndpoint::ListReusableDocuments => document_reads::list_documents(
             &state.documents,
             &state.config,
@@ -310,7 +333,18 @@ mod tests {
                 Some((set, Some("..%2Fx"))),
             ),
             ("/client/v1/process/a/b/document", None),
-            ("/client/v1/process/document", None),
+            (
+                "/client/v1/process/document",
+                Some((EmulatedEndpoint::GetProcess, Some("document"))),
+            ),
+            (
+                "/client/v1/process",
+                Some((EmulatedEndpoint::CreateProcess, None)),
+            ),
+            (
+                "/client/v1/process/p-1",
+                Some((EmulatedEndpoint::GetProcess, Some("p-1"))),
+            ),
             ("/client/v1/process/abc/document/", None),
             (
                 "/processes/v1/",

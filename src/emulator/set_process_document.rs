@@ -105,14 +105,8 @@ pub(super) fn handle(
     process_id: Option<&str>,
     body: &[u8],
 ) -> Response {
-    let token = match auth::bearer(headers) {
-        Bearer::Token(token) => token,
-        Bearer::Absent | Bearer::Malformed => return replies::idcloud_unauthorized(JWT_MISSING),
-    };
-    match tokens.verify(token) {
-        TokenVerdict::Valid => {}
-        TokenVerdict::Expired => return replies::idcloud_unauthorized(JWT_EXPIRED),
-        TokenVerdict::Invalid => return replies::idcloud_unauthorized(JWT_INVALID),
+    if let Some(refused) = idcloud_gateway(tokens, headers) {
+        return refused;
     }
     match set_document(processes, process_id, body) {
         Ok(person) => replies::json_reply(
@@ -128,6 +122,22 @@ pub(super) fn handle(
     }
 }
 
+/// The IDCloud gateway's bearer check, shared by the client API's endpoints:
+/// the 401 it answers, or `None` to go on.
+pub(super) fn idcloud_gateway(tokens: Tokens<'_>, headers: &HeaderMap) -> Option<Response> {
+    let token = match auth::bearer(headers) {
+        Bearer::Token(token) => token,
+        Bearer::Absent | Bearer::Malformed => {
+            return Some(replies::idcloud_unauthorized(JWT_MISSING));
+        }
+    };
+    match tokens.verify(token) {
+        TokenVerdict::Valid => None,
+        TokenVerdict::Expired => Some(replies::idcloud_unauthorized(JWT_EXPIRED)),
+        TokenVerdict::Invalid => Some(replies::idcloud_unauthorized(JWT_INVALID)),
+    }
+}
+
 fn set_document(
     processes: &ProcessStore,
     process_id: Option<&str>,
@@ -138,6 +148,7 @@ fn set_document(
         .filter(|id| !id.trim().is_empty())
         .ok_or(Failure::ProcessIdInvalid)?;
     processes.set_document(process_id)?;
+    processes.record_document(process_id, &person.dui_type, &person.dui_value);
     Ok(person)
 }
 
@@ -212,6 +223,9 @@ pub(super) enum ProcessState {
 #[derive(Debug)]
 pub(super) struct ProcessStore {
     processes: Mutex<HashMap<String, ProcessState>>,
+    /// The documents set, by process id (type, value), for the journey
+    /// reads (`GET /client/v1/process/{id}`).
+    documents: Mutex<HashMap<String, (String, String)>>,
 }
 
 impl ProcessStore {
@@ -222,7 +236,39 @@ impl ProcessStore {
             .collect();
         Self {
             processes: Mutex::new(processes),
+            documents: Mutex::default(),
         }
+    }
+
+    /// A process a custom flow created without a document.
+    pub(super) fn insert_awaiting(&self, process_id: &str) {
+        self.lock()
+            .insert(process_id.to_owned(), ProcessState::AwaitingDocument);
+    }
+
+    /// A process whose journey ended: no document can be set any more.
+    pub(super) fn finish(&self, process_id: &str) {
+        self.lock()
+            .insert(process_id.to_owned(), ProcessState::Finished);
+    }
+
+    fn record_document(&self, process_id: &str, dui_type: &str, dui_value: &str) {
+        self.documents
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert(
+                process_id.to_owned(),
+                (dui_type.to_owned(), dui_value.to_owned()),
+            );
+    }
+
+    /// The document set on a process, if any.
+    pub(super) fn document_of(&self, process_id: &str) -> Option<(String, String)> {
+        self.documents
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(process_id)
+            .cloned()
     }
 
     /// Sets the document if the process awaits one; otherwise says why not.

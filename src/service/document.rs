@@ -237,7 +237,7 @@ impl DocumentService for DocumentHandler {
             .map_err(|error| scope.close_with(&error.into()))?;
         let metadata = request.metadata().clone();
         let response = scope.respond(());
-        let settings = shared.watch;
+        let pacing = shared.watch.backoff();
         let read = move || {
             let (shared, metadata, process_id) =
                 (shared.clone(), metadata.clone(), process_id.clone());
@@ -253,7 +253,7 @@ impl DocumentService for DocumentHandler {
                 })
             }
         };
-        let stream = watch::spawn(scope, deadline, settings, read, |state| {
+        let stream = watch::spawn(scope, deadline, pacing, watch::TimerOnly, read, |state| {
             FINAL_STATUSES.contains(&state.status)
         });
         let (metadata, (), extensions) = response.into_parts();

@@ -65,6 +65,15 @@ const METHODS: &[(&str, &str)] = &[
         "/unico.identity.v1.DocumentService/WatchDocumentProcess",
         "WatchDocumentProcess",
     ),
+    (
+        "/unico.identity.v1.ProcessService/CreateProcess",
+        "CreateProcess",
+    ),
+    ("/unico.identity.v1.ProcessService/GetProcess", "GetProcess"),
+    (
+        "/unico.identity.v1.ProcessService/WatchProcess",
+        "WatchProcess",
+    ),
 ];
 /// The label of a path that names no facade method.
 pub const UNKNOWN_METHOD: &str = "unknown";

@@ -6,6 +6,7 @@
 pub mod content;
 mod deadline;
 mod document;
+mod journey;
 pub mod ledger;
 mod process;
 mod request_id;
@@ -26,7 +27,8 @@ use tonic::{
     Code, Request, Response, Status,
     metadata::{MetadataMap, MetadataValue},
 };
-pub use watch::{WatchSettings, WatchStream};
+pub(crate) use watch::Wake;
+pub use watch::{Pacing, WatchSettings, WatchStream};
 
 use crate::{
     concurrency::{CallSlot, CallSlots},
@@ -54,6 +56,9 @@ pub struct Shared {
     pub upstream_health: UpstreamHealth,
     /// How watches pace their reads.
     pub watch: WatchSettings,
+    /// The vendor webhook's notices, when the receiver is on (`None`: every
+    /// WatchProcess polls on the backoff).
+    pub process_events: Option<crate::process_events::ProcessEvents>,
     pub metrics: Arc<Metrics>,
     /// The global limit on concurrent calls, taken once a message arrived.
     pub slots: CallSlots,
@@ -314,6 +319,7 @@ mod tests {
             rate_limiter: None,
             upstream_health: UpstreamHealth::new(tonic_health::server::HealthReporter::new()).await,
             watch: WatchSettings::default(),
+            process_events: None,
             metrics: Arc::new(Metrics::new()),
             slots: CallSlots::new(4),
             idempotency: crate::idempotency::build(

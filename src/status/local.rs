@@ -66,6 +66,11 @@ pub const LOCAL_RULES: &[(Rule, &str, Api, Option<i64>)] = &[
     (Rule::DocumentProcessIdMissing, "PROCESS_ID_INVALID", Id, None),
     (Rule::DocumentProcessIdMalformed, "PROCESS_ID_INVALID", Id, None),
     (Rule::DocumentProcessIdTooLong, "PROCESS_ID_TOO_LONG", Id, None),
+    // CreateProcess (`idcloud-process.md`): the rules its error rows state.
+    (Rule::FriendlyNameTooLong, "PERSON_FRIENDLY_NAME_TOO_LONG", IdCloud, Some(3)),
+    (Rule::PhoneRequiredByChannel, "PERSON_PHONE_INVALID", IdCloud, Some(3)),
+    (Rule::PhoneMalformed, "PERSON_PHONE_INVALID", IdCloud, Some(3)),
+    (Rule::EmailRequiredByChannel, "PERSON_EMAIL_REQUIRED", IdCloud, Some(3)),
 ];
 
 /// RESOURCE_EXHAUSTED for a limit of the facade's own.

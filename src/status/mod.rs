@@ -281,6 +281,21 @@ fn upstream(
     if origin != credentials::Origin::Facade || mapped.credential == Credential::None {
         return mapped;
     }
+    if mapped.credential == Credential::TenantConfiguration {
+        vendor::log_error(
+            endpoint,
+            mapped.reason,
+            vendor,
+            "the vendor says the facade's tenant is not configured for this call: ask the vendor",
+        );
+        return Mapped {
+            code: Code::Internal,
+            reason: "UPSTREAM_TENANT_MISCONFIGURED",
+            message: "the facade's tenant is not configured at the vendor for this call".to_owned(),
+            details: ErrorDetails::new(),
+            ..mapped
+        };
+    }
     vendor::log_error(
         endpoint,
         mapped.reason,
@@ -566,12 +581,82 @@ mod tests {
     }
 
     #[test]
+    fn messages_with_a_varying_tail_match_by_prefix() {
+        let cases = [
+            (
+                "invalid callbackUri: unable to parse callbackUri: parse \"\": empty url, more",
+                "CALLBACK_URI_INVALID",
+            ),
+            (
+                "invalid person: email required for notification channel NOTIFICATION_CHANNEL_EMAIL, x",
+                "PERSON_EMAIL_REQUIRED",
+            ),
+            (
+                "invalid person: phone number required for notification channel NOTIFICATION_CHANNEL_WHATSAPP, phone number does not contain 13 chars",
+                "PERSON_PHONE_INVALID",
+            ),
+            ("invalid flow", "FLOW_INVALID"),
+            ("invalid callbackUri", "UPSTREAM_INVALID_ARGUMENT"),
+        ];
+        for (message, reason) in cases {
+            let row = find_row(
+                Api::IdCloud,
+                &vendor(400, Some(3), Some(message)),
+                &CallContext::default(),
+            )
+            .unwrap();
+            assert_eq!(row.reason, reason, "{message}");
+        }
+    }
+
+    #[test]
+    fn tenant_and_permission_answers_blame_the_facade_when_its_credentials_are_used() {
+        for (code, message, caller_code, caller_reason, facade_reason) in [
+            (
+                9,
+                "XX ID Apikeys are not set",
+                FailedPrecondition,
+                "TENANT_API_KEYS_NOT_SET",
+                "UPSTREAM_TENANT_MISCONFIGURED",
+            ),
+            (
+                7,
+                "no permission",
+                PermissionDenied,
+                "ACTION_NOT_PERMITTED",
+                "UPSTREAM_CREDENTIALS_REJECTED",
+            ),
+        ] {
+            let answer = vendor(400, Some(code), Some(message));
+            let (error, upstream) = facade_call(Endpoint::CreateProcess, answer.clone());
+            assert!(!refuses_access_token(
+                Endpoint::CreateProcess,
+                &upstream,
+                &CallContext::default()
+            ));
+            let (status, summary) = to_status(&error, None);
+            assert_eq!(status.code(), Internal);
+            assert_eq!(summary.reason, facade_reason);
+            let caller = FacadeError::Upstream {
+                endpoint: Endpoint::CreateProcess,
+                origin: credentials::Origin::Caller,
+                context: CallContext::default(),
+                error: UpstreamError::Vendor(answer),
+            };
+            let (status, summary) = to_status(&caller, None);
+            assert_eq!(status.code(), caller_code);
+            assert_eq!(summary.reason, caller_reason);
+        }
+    }
+
+    #[test]
     fn every_credential_row_is_a_refusal_code() {
         for row in VENDOR_ROWS {
             let expected = match row.credential {
                 Credential::None => continue,
                 Credential::AccessToken | Credential::ApiKey => Unauthenticated,
                 Credential::Permission => PermissionDenied,
+                Credential::TenantConfiguration => FailedPrecondition,
             };
             assert_eq!(row.code, expected, "{}", row.reason);
         }

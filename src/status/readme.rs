@@ -23,6 +23,7 @@ const OTHER_REASONS: &[(&str, Code)] = &[
     ("UPSTREAM_REQUEST_NOT_BUILT", Code::Internal),
     ("UPSTREAM_UNEXPECTED_ANSWER", Code::Unknown),
     ("UPSTREAM_CREDENTIALS_REJECTED", Code::Internal),
+    ("UPSTREAM_TENANT_MISCONFIGURED", Code::Internal),
     ("REQUEST_TOO_LARGE", Code::ResourceExhausted),
     ("OVERLOADED", Code::ResourceExhausted),
     ("UPSTREAM_RATE_LIMIT_QUEUE_FULL", Code::ResourceExhausted),

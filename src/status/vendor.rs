@@ -32,6 +32,9 @@ pub enum Key {
     /// The vendor code with this exact message (the IDCloud API reuses one
     /// code for several conditions and tells them apart by message only).
     CodeAndMessage(i64, &'static str),
+    /// The vendor code with a message that starts with this text (the
+    /// vendor appends a varying tail: a parser's error, a second rule).
+    CodeAndPrefix(i64, &'static str),
     Code(i64),
     StatusAndMessage(u16, &'static str),
     /// The HTTP status, when the call names a resource (a read by id): a
@@ -56,6 +59,9 @@ pub enum Credential {
     ApiKey,
     /// Valid credentials without the permission for this action.
     Permission,
+    /// The tenant behind the credentials is not configured for the call
+    /// (IDCloud's `XX ID Apikeys are not set`): never the caller's input.
+    TenantConfiguration,
 }
 
 /// One row of the vendor table.
@@ -109,11 +115,13 @@ const fn cred(mut r: VendorRow, credential: Credential) -> VendorRow {
 
 use Api::{Id, IdCloud};
 use Code::*;
-use Credential::{AccessToken as TOKEN, ApiKey as KEY, Permission as PERM};
+use Credential::{
+    AccessToken as TOKEN, ApiKey as KEY, Permission as PERM, TenantConfiguration as TENANT,
+};
 use Detail::{Field, Precondition, Resource, Retry, RetryIfHinted};
 use Key::{
-    Code as C, CodeAndMessage as CM, CodeWhenReusing as R, Status as S, StatusAndMessage as SM,
-    StatusOnResource as SR,
+    Code as C, CodeAndMessage as CM, CodeAndPrefix as CP, CodeWhenReusing as R, Status as S,
+    StatusAndMessage as SM, StatusOnResource as SR,
 };
 
 const IDC: Option<Api> = Some(IdCloud);
@@ -132,6 +140,14 @@ pub const VENDOR_ROWS: &[VendorRow] = &[
     row(IDC, CM(3, "dui_type is required"), InvalidArgument, "DUI_TYPE_REQUIRED", Field("dui_type"), "dui_type is required"),
     row(IDC, CM(3, "dui_value is required"), InvalidArgument, "DUI_VALUE_REQUIRED", Field("dui_value"), "dui_value is required"),
     row(IDC, CM(3, "dui_value exceeds maximum length"), InvalidArgument, "DUI_VALUE_TOO_LONG", Field("dui_value"), "dui_value exceeds the maximum length"),
+    // Create-process (`idcloud-process.md`): the request's fields.
+    row(IDC, CM(3, "invalid flow"), InvalidArgument, "FLOW_INVALID", Field("flow"), "the upstream does not know this flow"),
+    row(IDC, CM(3, "invalid purpose"), InvalidArgument, "PURPOSE_INVALID", Field("purpose"), "the upstream does not accept this purpose"),
+    row(IDC, CM(3, "invalid person: friendly name exceeds 50 characters."), InvalidArgument, "PERSON_FRIENDLY_NAME_TOO_LONG", Field("person.friendly_name"), "person.friendly_name exceeds 50 characters"),
+    row(IDC, CP(3, "invalid callbackUri:"), InvalidArgument, "CALLBACK_URI_INVALID", Field("callback_uri"), "callback_uri is not a URL, an app scheme or `/`"),
+    row(IDC, CP(3, "invalid person: email required for notification channel"), InvalidArgument, "PERSON_EMAIL_REQUIRED", Field("person.email"), "person.email is required by the e-mail notification channel"),
+    row(IDC, CP(3, "invalid person: phone number required for notification channel"), InvalidArgument, "PERSON_PHONE_INVALID", Field("person.phone"), "person.phone (13 digits) is required by the notification channel"),
+    row(IDC, CM(3, "idnsv2/GetPublicID request error: rpc error: code = InvalidArgument desc = invalid dui value"), InvalidArgument, "PERSON_DUI_VALUE_INVALID", Field("person.dui_value"), "person.dui_value is not a valid identifier of its type"),
     // Code 3 with a message the page does not list: still the caller's input.
     row(IDC, C(3), InvalidArgument, "UPSTREAM_INVALID_ARGUMENT", NO, "the upstream rejected an argument"),
     // ---- IDCloud: code 9 (FAILED_PRECONDITION), the process's state.
@@ -140,9 +156,14 @@ pub const VENDOR_ROWS: &[VendorRow] = &[
     row(IDC, CM(9, "document already set, cannot be modified"), FailedPrecondition, "DOCUMENT_ALREADY_SET", Precondition("PROCESS_STATE"), "the process already has a document, which cannot be changed"),
     row(IDC, CM(9, "process already finished"), FailedPrecondition, "PROCESS_ALREADY_FINISHED", Precondition("PROCESS_STATE"), "the process is already finished"),
     row(IDC, CM(9, "flow does not allow optional document"), FailedPrecondition, "FLOW_REQUIRES_DOCUMENT", Precondition("PROCESS_FLOW"), "the process's flow requires the document at creation"),
+    // Create-process: the tenant's configuration, not the caller's input.
+    cred(row(IDC, CM(9, "XX ID Apikeys are not set"), FailedPrecondition, "TENANT_API_KEYS_NOT_SET", Precondition("TENANT_CONFIGURATION"), "the tenant's API keys are not set up at the vendor"), TENANT),
     row(IDC, C(9), FailedPrecondition, "PROCESS_STATE_INVALID", Precondition("PROCESS_STATE"), "the process's state does not allow this operation"),
     // ---- IDCloud: code 5 (NOT_FOUND).
     row(IDC, C(5), NotFound, "PROCESS_NOT_FOUND", Resource("process"), "the process was not found"),
+    // ---- IDCloud: code 7, the service account lacks the permission.
+    cred(row(IDC, CM(7, "no permission"), PermissionDenied, "ACTION_NOT_PERMITTED", NO, "the credentials do not allow this action"), PERM),
+    cred(row(IDC, C(7), PermissionDenied, "ACTION_NOT_PERMITTED", NO, "the credentials do not allow this action"), PERM),
     // ---- IDCloud: the API gateway's plain-text 401s (the caller's token).
     cred(row(IDC, SM(401, "Jwt is expired"), Unauthenticated, "ACCESS_TOKEN_EXPIRED", NO, "the access token has expired"), TOKEN),
     cred(row(IDC, SM(401, "Jwt header is an invalid JSON"), Unauthenticated, "ACCESS_TOKEN_INVALID", NO, "the access token is malformed"), TOKEN),
@@ -230,6 +251,11 @@ pub fn find_row(
         .or_else(|| {
             rows().find(|r| {
                 matches!(r.key, Key::CodeAndMessage(c, m) if Some(c) == number && Some(m) == message)
+            })
+        })
+        .or_else(|| {
+            rows().find(|r| {
+                matches!(r.key, Key::CodeAndPrefix(c, p) if Some(c) == number && message.is_some_and(|m| m.starts_with(p)))
             })
         })
         .or_else(|| rows().find(|r| matches!(r.key, Key::Code(c) if Some(c) == number)))
@@ -361,7 +387,10 @@ pub(super) fn is_documented_message(text: &str) -> bool {
 pub fn is_documented_code(code: &VendorCode) -> bool {
     let number = code.as_number();
     VENDOR_ROWS.iter().any(|r| match r.key {
-        Key::Code(c) | Key::CodeAndMessage(c, _) | Key::CodeWhenReusing(c) => Some(c) == number,
+        Key::Code(c)
+        | Key::CodeAndMessage(c, _)
+        | Key::CodeAndPrefix(c, _)
+        | Key::CodeWhenReusing(c) => Some(c) == number,
         _ => false,
     })
 }

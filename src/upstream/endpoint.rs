@@ -19,20 +19,26 @@ pub enum Endpoint {
     CreateDocumentProcess,
     ListReusableDocuments,
     GetDocumentProcess,
+    CreateProcess,
+    GetProcess,
 }
 
 impl Endpoint {
     /// Every endpoint, for tables and tests.
-    pub const ALL: [Endpoint; 4] = [
+    pub const ALL: [Endpoint; 6] = [
         Endpoint::SetProcessDocument,
         Endpoint::CreateDocumentProcess,
         Endpoint::ListReusableDocuments,
         Endpoint::GetDocumentProcess,
+        Endpoint::CreateProcess,
+        Endpoint::GetProcess,
     ];
 
     pub fn api(self) -> Api {
         match self {
-            Endpoint::SetProcessDocument => Api::IdCloud,
+            Endpoint::SetProcessDocument | Endpoint::CreateProcess | Endpoint::GetProcess => {
+                Api::IdCloud
+            }
             Endpoint::CreateDocumentProcess
             | Endpoint::ListReusableDocuments
             | Endpoint::GetDocumentProcess => Api::Id,
@@ -63,6 +69,13 @@ impl Endpoint {
             Endpoint::GetDocumentProcess => {
                 CallRoute::get("GET /processes/v1/{processId}", "/processes/v1/{processId}")
             }
+            Endpoint::CreateProcess => {
+                CallRoute::post("POST /client/v1/process", "/client/v1/process")
+            }
+            Endpoint::GetProcess => CallRoute::get(
+                "GET /client/v1/process/{processId}",
+                "/client/v1/process/{processId}",
+            ),
         }
     }
 }
@@ -102,10 +115,7 @@ mod tests {
 
     #[test]
     fn labels_are_the_method_and_the_template() {
-        for endpoint in [
-            Endpoint::SetProcessDocument,
-            Endpoint::CreateDocumentProcess,
-        ] {
+        for endpoint in Endpoint::ALL {
             let route = endpoint.call_route();
             assert_eq!(route.label, format!("{} {}", route.method, route.template));
         }

@@ -11,6 +11,7 @@ mod error;
 pub mod error_body;
 mod get_document_process;
 mod hosts;
+mod journey_process;
 mod list_reusable_documents;
 mod set_process_document;
 mod success_body;
@@ -25,6 +26,7 @@ pub use credentials::{CredentialsFormatError, UpstreamCredentials};
 pub use endpoint::{Api, Endpoint};
 pub use error::{UpstreamError, VendorCode, VendorError};
 pub use hosts::{Environment, HostsError, UpstreamHosts};
+pub use journey_process::{AuthenticationResults, CreateProcess, JourneyProcess, JourneySubject};
 pub use list_reusable_documents::{ListReusableDocuments, ReusableDocument};
 pub use set_process_document::{
     DocumentOnProcess, ProcessWithDocument, SetProcessDocument,

@@ -5,6 +5,7 @@
 //!
 //! - `process`: SetProcessDocument (IDCloud client API);
 //! - `document`: CreateDocumentProcess (ID API);
+//! - `journey`: CreateProcess, GetProcess, WatchProcess (IDCloud);
 //! - `document_reads`: ListReusableDocuments, Get/WatchDocumentProcess;
 //! - `identifiers`: identifier formats (CPF check digits, CURP, …) and the
 //!   other subject fields;
@@ -14,12 +15,14 @@ mod document;
 mod document_reads;
 mod identifiers;
 mod image;
+mod journey;
 mod process;
 
 pub use crate::domain::ImageLimits;
 use crate::domain::{PROCESS_ID_MAX_CHARS, ProcessId, ProcessIdError};
 pub use document::{MAX_FILES, create_document_process};
 pub use document_reads::{document_process_id, list_reusable_documents};
+pub use journey::{create_process, journey_process_id};
 pub use process::{DUI_VALUE_MAX_CHARS, set_process_document};
 
 /// Characters people type to format identifiers (`123.456.789-09`), which
@@ -65,11 +68,15 @@ pub enum Rule {
     DocumentProcessIdMissing,
     DocumentProcessIdTooLong,
     DocumentProcessIdMalformed,
+    FriendlyNameTooLong,
+    PhoneRequiredByChannel,
+    PhoneMalformed,
+    EmailRequiredByChannel,
 }
 
 impl Rule {
     /// Every rule, for tables that must cover them all.
-    pub const ALL: [Rule; 35] = [
+    pub const ALL: [Rule; 39] = [
         Rule::ProcessIdMissing,
         Rule::ProcessIdTooLong,
         Rule::ProcessIdMalformed,
@@ -105,6 +112,10 @@ impl Rule {
         Rule::DocumentProcessIdMissing,
         Rule::DocumentProcessIdTooLong,
         Rule::DocumentProcessIdMalformed,
+        Rule::FriendlyNameTooLong,
+        Rule::PhoneRequiredByChannel,
+        Rule::PhoneMalformed,
+        Rule::EmailRequiredByChannel,
     ];
 }
 
@@ -214,7 +225,11 @@ mod tests {
                 | Rule::DocumentTypeUnknown
                 | Rule::DocumentProcessIdMissing
                 | Rule::DocumentProcessIdTooLong
-                | Rule::DocumentProcessIdMalformed => {}
+                | Rule::DocumentProcessIdMalformed
+                | Rule::FriendlyNameTooLong
+                | Rule::PhoneRequiredByChannel
+                | Rule::PhoneMalformed
+                | Rule::EmailRequiredByChannel => {}
             }
         }
         let unique: std::collections::HashSet<Rule> = Rule::ALL.into_iter().collect();

@@ -28,6 +28,8 @@ pub(crate) struct TestApp {
     pub addr: SocketAddr,
     /// The metrics listener, when the test asked for one.
     pub admin_addr: Option<SocketAddr>,
+    /// The webhook receiver, when the test enabled it.
+    pub webhook_addr: Option<SocketAddr>,
     pub emulator: Emulator,
     pub channel: Channel,
     pub process: ProcessServiceClient<Channel>,
@@ -60,6 +62,7 @@ pub(crate) async fn spawn_app_with_emulator(
     let app = App::build(settings).await.expect("app builds");
     let addr = app.local_addr();
     let admin_addr = app.admin_addr();
+    let webhook_addr = app.webhook_addr();
     let (stop, stopped) = oneshot::channel::<()>();
     let server = tokio::spawn(async move {
         app.run(async {
@@ -76,6 +79,7 @@ pub(crate) async fn spawn_app_with_emulator(
     TestApp {
         addr,
         admin_addr,
+        webhook_addr,
         emulator,
         process: ProcessServiceClient::new(channel.clone()),
         document: DocumentServiceClient::new(channel.clone())

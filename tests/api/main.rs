@@ -20,6 +20,7 @@ mod idempotency;
 mod idempotency_redis;
 mod mesh;
 mod observability;
+mod process_flow;
 mod redaction;
 mod set_process_document;
 mod set_process_document_errors;

@@ -263,3 +263,125 @@ async fn no_personal_data_or_secret_is_ever_logged() {
         }
     }
 }
+
+/// The IDCloud journey: create with every personal field, set the document,
+/// read, watch to the end through the webhook, and refused deliveries.
+#[tokio::test(flavor = "current_thread")]
+async fn the_process_flow_logs_no_personal_data_or_secret() {
+    use unico_facade::{
+        emulator::{JourneyEnd, WebhookAuth, WebhookTarget},
+        pb::identity_v1::{
+            CreateProcessRequest, GetProcessRequest, ProcessSubject, WatchProcessRequest,
+        },
+        webhook,
+    };
+    const PHONE_DIGITS: &str = "5511987654321";
+    const WEBHOOK_SECRET: &str = "webhook-s3cret-4b1d";
+    let (captured, _guard) = crate::helpers::capture_trace_logs();
+    let app = crate::helpers::spawn_app_with(|s| {
+        s.webhook = Some(webhook::WebhookSettings {
+            listen: "127.0.0.1:0".parse().unwrap(),
+            auth: webhook::WebhookAuth::Basic {
+                username: "idcloud".into(),
+                password: secrecy::SecretString::from(WEBHOOK_SECRET),
+            },
+        });
+    })
+    .await;
+    let url = format!("http://{}{}", app.webhook_addr.unwrap(), webhook::PATH);
+    app.emulator.set_webhook(Some(WebhookTarget {
+        url: url.clone(),
+        auth: WebhookAuth::Basic {
+            username: "idcloud".into(),
+            password: WEBHOOK_SECRET.into(),
+        },
+        copies: 2,
+        delay_ms: 0,
+    }));
+    let mut ps = app.process.clone();
+    let person = ProcessSubject {
+        friendly_name: NAME.into(),
+        email: EMAIL.into(),
+        phone: PHONE_DIGITS.into(),
+        notification_channels: vec![
+            "NOTIFICATION_CHANNEL_EMAIL".into(),
+            "NOTIFICATION_CHANNEL_WHATSAPP".into(),
+        ],
+        ..ProcessSubject::default()
+    };
+    let create = |person: ProcessSubject| CreateProcessRequest {
+        flow: "idunicodocs_r2".into(),
+        purpose: "creditprocess".into(),
+        callback_uri: "/".into(),
+        person: Some(person),
+        ..CreateProcessRequest::default()
+    };
+    let created = ps
+        .create_process(authorized(create(person.clone())))
+        .await
+        .unwrap()
+        .into_inner()
+        .process
+        .unwrap();
+    // Refused locally and by the vendor, with personal data in the request.
+    let _ = ps
+        .create_process(authorized(create(ProcessSubject {
+            friendly_name: format!("{NAME} {NAME} {NAME} {NAME}"),
+            ..person.clone()
+        })))
+        .await;
+    let _ = ps
+        .create_process(authorized(create(ProcessSubject {
+            dui_type: "DUI_TYPE_BR_CPF".into(),
+            dui_value: "52998224724x".into(),
+            ..person.clone()
+        })))
+        .await;
+    ps.set_process_document(authorized(SetProcessDocumentRequest {
+        process_id: created.id.clone(),
+        dui_type: DuiType::BrCpf as i32,
+        dui_value: CPF.into(),
+    }))
+    .await
+    .unwrap();
+    ps.get_process(authorized(GetProcessRequest {
+        process_id: created.id.clone(),
+    }))
+    .await
+    .unwrap();
+    let mut watch = ps
+        .watch_process(authorized(WatchProcessRequest {
+            process_id: created.id.clone(),
+        }))
+        .await
+        .unwrap()
+        .into_inner();
+    tokio_stream::StreamExt::next(&mut watch)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(app.emulator.finish_journey(&created.id, JourneyEnd::Ok));
+    while let Some(state) = tokio_stream::StreamExt::next(&mut watch).await {
+        state.unwrap();
+    }
+    let _ = reqwest::Client::new()
+        .post(&url)
+        .basic_auth("idcloud", Some(format!("{WEBHOOK_SECRET}-wrong")))
+        .body(format!(r#"{{"processId":"{CPF}","state":"x"}}"#))
+        .send()
+        .await;
+
+    let logs = captured.text();
+    assert!(logs.contains("webhook delivery"), "the capture works");
+    for secret in [
+        CPF,
+        NAME,
+        EMAIL,
+        PHONE_DIGITS,
+        WEBHOOK_SECRET,
+        "emulator-token",
+        created.sdk_token.as_str(),
+    ] {
+        assert!(!logs.contains(secret), "{secret:?} leaked");
+    }
+}
