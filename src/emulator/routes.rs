@@ -180,17 +180,14 @@ async fn answer(
         accepted: &state.config.accepted_tokens,
         issued: &state.issued,
     };
+    // The path's process id as text; `None` when it does not decode to UTF-8.
+    let id = decoded_id
+        .as_deref()
+        .and_then(|id| std::str::from_utf8(id).ok());
     let mut response = match endpoint {
-        EmulatedEndpoint::SetProcessDocument => set_process_document::handle(
-            &state.processes,
-            tokens,
-            &parts.headers,
-            // `None` when the id does not decode to UTF-8.
-            decoded_id
-                .as_deref()
-                .and_then(|id| std::str::from_utf8(id).ok()),
-            &body,
-        ),
+        EmulatedEndpoint::SetProcessDocument => {
+            set_process_document::handle(&state.processes, tokens, &parts.headers, id, &body)
+        }
         EmulatedEndpoint::CreateDocumentProcess => create_document_process::handle(
             &state.documents,
             &state.document_processes,
@@ -204,9 +201,7 @@ async fn answer(
             &state.config,
             tokens,
             &parts.headers,
-            decoded_id
-                .as_deref()
-                .and_then(|id| std::str::from_utf8(id).ok()),
+            id,
         ),
         EmulatedEndpoint::CreateProcess => journeys::create(
             &state.journeys,
@@ -220,9 +215,7 @@ async fn answer(
             &state.processes,
             tokens,
             &parts.headers,
-            decoded_id
-                .as_deref()
-                .and_then(|id| std::str::from_utf8(id).ok()),
+            id,
         ),
         EmulatedEndpoint::ListReusableDocuments => document_reads::list_documents(
             &state.documents,
