@@ -43,6 +43,38 @@ impl std::fmt::Debug for RedisSettings {
     }
 }
 
+impl RedisSettings {
+    /// A lazily connected manager for these settings (nothing is sent
+    /// before the first command): a failed command fails at once, the
+    /// caller's deadline being the bound, and the manager reconnects in the
+    /// background. Each user of Redis (the idempotency store, the shared
+    /// rate budget) holds its own, so that one's slow commands never queue
+    /// behind the other's.
+    pub fn connection_manager(&self) -> Result<ConnectionManager, RedisUrlError> {
+        let invalid = |error: redis::RedisError| RedisUrlError {
+            kind: format!("{:?}", error.kind()),
+        };
+        let mut info = self
+            .url
+            .expose_secret()
+            .into_connection_info()
+            .map_err(invalid)?;
+        if let Some(password) = &self.password {
+            let redis = info
+                .redis_settings()
+                .clone()
+                .set_password(password.expose_secret());
+            info = info.set_redis_settings(redis);
+        }
+        let client = Client::open(info).map_err(invalid)?;
+        let config = ConnectionManagerConfig::new()
+            .set_connection_timeout(Some(CONNECT_TIMEOUT))
+            .set_number_of_retries(1)
+            .set_max_delay(Duration::from_millis(500));
+        ConnectionManager::new_lazy_with_config(client, config).map_err(invalid)
+    }
+}
+
 /// The URL cannot be used.
 #[derive(Debug, thiserror::Error)]
 #[error("--redis-url is not a usable redis:// or rediss:// URL ({kind})")]
@@ -71,30 +103,7 @@ impl RedisStore {
         settings: &RedisSettings,
         health: HealthReporter,
     ) -> Result<Self, RedisUrlError> {
-        let invalid = |error: redis::RedisError| RedisUrlError {
-            kind: format!("{:?}", error.kind()),
-        };
-        let mut info = settings
-            .url
-            .expose_secret()
-            .into_connection_info()
-            .map_err(invalid)?;
-        if let Some(password) = &settings.password {
-            let redis = info
-                .redis_settings()
-                .clone()
-                .set_password(password.expose_secret());
-            info = info.set_redis_settings(redis);
-        }
-        let client = Client::open(info).map_err(invalid)?;
-        let config = ConnectionManagerConfig::new()
-            .set_connection_timeout(Some(CONNECT_TIMEOUT))
-            // A failed command fails now: the caller's deadline is the
-            // bound, and the manager reconnects in the background.
-            .set_number_of_retries(1)
-            .set_max_delay(Duration::from_millis(500));
-        let connection =
-            ConnectionManager::new_lazy_with_config(client, config).map_err(invalid)?;
+        let connection = settings.connection_manager()?;
         // Unknown until the first command says otherwise.
         health
             .set_service_status(REDIS_HEALTH_NAME, ServingStatus::Unknown)
