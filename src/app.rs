@@ -106,7 +106,7 @@ impl App {
         crate::telemetry::install_propagator();
         let metrics = Arc::new(Metrics::new());
         let rate_limiter = match settings.upstream_rate_limit {
-            Some(rate) => Some(rate_limiter(rate, &settings, &metrics)?),
+            Some(rate) => Some(rate_limiter(rate, &settings, &metrics).await?),
             None => None,
         };
         let credentials = credential_source(settings.credentials, &upstream, &metrics);
@@ -375,7 +375,7 @@ async fn set_facade_status(health: &HealthReporter, status: ServingStatus) {
 /// The outgoing rate limit: shared in the Redis of the idempotency store
 /// when there is one, keyed by the configured tenant, else the facade-held
 /// service account's (one budget for the Redis otherwise).
-fn rate_limiter(
+async fn rate_limiter(
     rate: crate::rate_limit::Rate,
     settings: &Settings,
     metrics: &Arc<Metrics>,
@@ -389,6 +389,7 @@ fn rate_limiter(
         CredentialSettings::PassThrough => "default",
     };
     let limiter = RateLimiter::build(rate, &settings.rate_limit, redis, tenant, metrics.clone())
+        .await
         .map_err(StartupError::RateLimit)?;
     tracing::info!(
         %rate,

@@ -62,6 +62,11 @@ pub mod defaults {
     /// How long a vendor 429 without `Retry-After` holds the budget back
     /// (the emulator's, and the vendor's secondary source's, is 2 s).
     pub const RATE_LIMIT_HOLD: Duration = Duration::from_secs(1);
+    /// How late one send may be against another (timers, a new connection,
+    /// scheduling: a few ms on loopback, tens on a loaded debug build)
+    /// before a vendor counting any 1 s window could see one call too
+    /// many: `N/s` is spaced so that N calls span 1 s + this.
+    pub const RATE_LIMIT_WINDOW_GUARD: Duration = Duration::from_millis(25);
 }
 
 /// A duration on the command line, written and shown the humantime way
@@ -294,6 +299,11 @@ pub struct ServeArgs {
     /// call uses the local share.
     #[arg(long, env = "UNICO_FACADE_RATE_LIMIT_STORE_TIMEOUT", default_value_t = HumanDuration(defaults::RATE_LIMIT_STORE_TIMEOUT), value_parser = parse_duration)]
     pub rate_limit_store_timeout: HumanDuration,
+
+    /// Headroom against send jitter: `N/s` is spaced so that N calls span
+    /// 1 s plus this (`0s`: exactly `1/N` apart).
+    #[arg(long, env = "UNICO_FACADE_RATE_LIMIT_WINDOW_GUARD", default_value_t = HumanDuration(defaults::RATE_LIMIT_WINDOW_GUARD), value_parser = parse_duration_or_zero)]
+    pub rate_limit_window_guard: HumanDuration,
 
     /// TLS certificate chain (PEM) for the gRPC listener; with
     /// --tls-key-file. Plaintext HTTP/2 (for a mesh sidecar) otherwise.
@@ -802,6 +812,7 @@ impl ServeArgs {
                     .clone()
                     .filter(|tenant| !tenant.trim().is_empty()),
                 store_timeout: self.rate_limit_store_timeout.0,
+                window_guard: self.rate_limit_window_guard.0,
                 ..RateLimitSettings::default()
             },
             tls,

@@ -42,6 +42,14 @@ impl Rate {
     pub fn interval(self) -> Duration {
         self.per / self.calls
     }
+
+    /// The spacing of calls that keeps to this rate in every window of
+    /// `per` as the vendor sees them, even when sends are late by up to
+    /// `guard` relative to one another (timers, connection set-up,
+    /// scheduling): `calls` slots span `per + guard`.
+    pub fn spacing(self, guard: Duration) -> Duration {
+        (self.per + guard) / self.calls
+    }
 }
 
 impl FromStr for Rate {
@@ -95,6 +103,9 @@ pub struct RateLimitSettings {
     pub probe_backoff: Duration,
     /// How long a vendor 429 without `Retry-After` holds the budget back.
     pub default_hold: Duration,
+    /// How late a send may be against another without a window of the
+    /// vendor's seeing one call too many (see [`Rate::spacing`]).
+    pub window_guard: Duration,
 }
 
 impl Default for RateLimitSettings {
@@ -105,6 +116,7 @@ impl Default for RateLimitSettings {
             store_timeout: defaults::RATE_LIMIT_STORE_TIMEOUT,
             probe_backoff: defaults::RATE_LIMIT_PROBE_BACKOFF,
             default_hold: defaults::RATE_LIMIT_HOLD,
+            window_guard: defaults::RATE_LIMIT_WINDOW_GUARD,
         }
     }
 }
@@ -174,28 +186,33 @@ enum Budget {
 impl RateLimiter {
     /// The limiter for `rate`: shared when `redis` is given, local
     /// otherwise. `tenant` names the budget when the settings do not.
-    /// Connects lazily: nothing is sent before the first call.
-    pub fn build(
+    /// With Redis, connects first (within a second; calls start on the
+    /// local share if Redis cannot be reached).
+    pub async fn build(
         rate: Rate,
         settings: &RateLimitSettings,
         redis: Option<&RedisSettings>,
         tenant: &str,
         metrics: Arc<Metrics>,
     ) -> Result<Self, RedisUrlError> {
-        let share = LocalSchedule::new(rate.interval() * settings.replicas.get());
+        let spacing = rate.spacing(settings.window_guard);
+        let share = LocalSchedule::new(spacing * settings.replicas.get());
         let budget = match redis {
             None => {
                 metrics.rate_limit_mode(Mode::Local.name());
                 Budget::Local(share)
             }
-            Some(redis) => Budget::Shared(SharedBudget::new(
-                redis.connection_manager()?,
-                TenantKey::of(settings.tenant.as_deref().unwrap_or(tenant)),
-                rate.interval(),
-                share,
-                settings,
-                metrics.clone(),
-            )),
+            Some(redis) => Budget::Shared(
+                SharedBudget::new(
+                    redis.connection_manager()?,
+                    TenantKey::of(settings.tenant.as_deref().unwrap_or(tenant)),
+                    spacing,
+                    share,
+                    settings,
+                    metrics.clone(),
+                )
+                .await,
+            ),
         };
         Ok(Self {
             budget,
@@ -258,6 +275,13 @@ mod tests {
             "600/m".parse::<Rate>().unwrap().interval(),
             Duration::from_millis(100)
         );
+        assert_eq!(
+            "10/s"
+                .parse::<Rate>()
+                .unwrap()
+                .spacing(Duration::from_millis(20)),
+            Duration::from_millis(102)
+        );
         for bad in ["10", "0/s", "-1/s", "ten/s", "10/h", ""] {
             assert!(bad.parse::<Rate>().is_err(), "{bad}");
         }
@@ -278,6 +302,7 @@ mod tests {
         let settings = RateLimitSettings {
             replicas: NonZeroU32::new(4).unwrap(),
             default_hold: Duration::from_secs(1),
+            window_guard: Duration::ZERO,
             ..RateLimitSettings::default()
         };
         let limiter = RateLimiter::build(
@@ -287,6 +312,7 @@ mod tests {
             "default",
             Arc::new(Metrics::new()),
         )
+        .await
         .unwrap();
         assert_eq!(limiter.mode(), Mode::Local);
         // 20/s among 4 replicas: 5/s here.

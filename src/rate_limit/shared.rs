@@ -79,8 +79,13 @@ enum Reservation {
     Refused { wait: Duration },
 }
 
+/// How long the start waits for the first connection to Redis: a new
+/// connection costs a handshake that the first calls should not pay within
+/// the store timeout.
+const FIRST_CONNECT_TIMEOUT: Duration = Duration::from_secs(1);
+
 impl SharedBudget {
-    pub(super) fn new(
+    pub(super) async fn new(
         connection: ConnectionManager,
         tenant: TenantKey,
         interval: Duration,
@@ -89,9 +94,7 @@ impl SharedBudget {
         metrics: Arc<Metrics>,
     ) -> Self {
         let (tat_key, hold_key) = tenant.redis_keys();
-        // Shared until a call finds otherwise.
-        metrics.rate_limit_mode(Mode::Shared.name());
-        Self {
+        let budget = Self {
             connection,
             reserve: Script::new(include_str!("reserve.lua")),
             hold: Script::new(include_str!("hold.lua")),
@@ -103,6 +106,24 @@ impl SharedBudget {
             backoff: settings.probe_backoff,
             state: Mutex::new(State::Shared),
             metrics,
+        };
+        budget.metrics.rate_limit_mode(Mode::Shared.name());
+        budget.connect().await;
+        budget
+    }
+
+    /// Opens the connection (and loads the scripts) before the first call;
+    /// if Redis cannot be reached, calls start on the local share.
+    async fn connect(&self) {
+        let mut connection = self.connection.clone();
+        let load = async {
+            self.reserve.load_async(&mut connection).await?;
+            self.hold.load_async(&mut connection).await
+        };
+        match tokio::time::timeout(FIRST_CONNECT_TIMEOUT, load).await {
+            Ok(Ok(_)) => {}
+            Ok(Err(error)) => self.unreachable(Failure::Failed(error.kind())),
+            Err(_) => self.unreachable(Failure::Timeout),
         }
     }
 
@@ -172,13 +193,11 @@ impl SharedBudget {
             .key(&self.hold_key)
             .arg(micros(self.interval))
             .arg(micros(max_wait));
-        let (granted, wait): (i64, i64) = tokio::time::timeout(
-            self.timeout,
-            invocation.invoke_async(&mut connection),
-        )
-        .await
-        .map_err(|_| Failure::Timeout)?
-        .map_err(|error| Failure::Failed(error.kind()))?;
+        let (granted, wait): (i64, i64) =
+            tokio::time::timeout(self.timeout, invocation.invoke_async(&mut connection))
+                .await
+                .map_err(|_| Failure::Timeout)?
+                .map_err(|error| Failure::Failed(error.kind()))?;
         let wait = Duration::from_micros(u64::try_from(wait).unwrap_or(0));
         Ok(match granted {
             1 => Reservation::Granted {
