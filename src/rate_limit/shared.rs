@@ -144,7 +144,10 @@ impl SharedBudget {
     /// see the module doc), or refuses at once when it is after `deadline`.
     pub async fn acquire(&self, deadline: Instant) -> Result<(), Duration> {
         if self.route() == Route::Redis {
-            match self.reserve(deadline).await {
+            let unsettled = Unsettled(self);
+            let reservation = self.reserve(deadline).await;
+            unsettled.settle();
+            match reservation {
                 Ok(Reservation::Granted { wait, answered }) => {
                     self.reached();
                     // From the answer, not the request: late rather than
@@ -173,11 +176,13 @@ impl SharedBudget {
         let mut connection = self.connection.clone();
         let mut invocation = self.hold.key(&self.hold_key);
         invocation.arg(micros(hold));
+        let unsettled = Unsettled(self);
         let outcome = tokio::time::timeout(
             self.timeout,
             invocation.invoke_async::<i64>(&mut connection),
         )
         .await;
+        unsettled.settle();
         match outcome {
             Ok(Ok(_)) => self.reached(),
             Ok(Err(error)) => self.unreachable(Failure::Failed(error.kind())),
@@ -263,6 +268,30 @@ impl SharedBudget {
         self.state
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}
+
+/// A call on its way to Redis. Dropped before it settles (the caller went
+/// away mid-command), it releases the probe it may hold, so that another
+/// call probes after it; settled, it is forgotten.
+struct Unsettled<'a>(&'a SharedBudget);
+
+impl Unsettled<'_> {
+    /// The command settled: its outcome decides the mode, not the drop.
+    fn settle(self) {
+        std::mem::forget(self);
+    }
+}
+
+impl Drop for Unsettled<'_> {
+    fn drop(&mut self) {
+        let mut state = self.0.lock();
+        if let State::Local { probe_at, .. } = *state {
+            *state = State::Local {
+                probe_at,
+                probing: false,
+            };
+        }
     }
 }
 
