@@ -102,7 +102,10 @@ async fn connect(addr: SocketAddr) -> ProcessServiceClient<Channel> {
         {
             return ProcessServiceClient::new(channel);
         }
-        assert!(started.elapsed() < Duration::from_secs(10), "{addr} never came up");
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "{addr} never came up"
+        );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
@@ -156,9 +159,7 @@ fn most_in_any_second(arrivals: &[Duration]) -> usize {
     arrivals
         .iter()
         .enumerate()
-        .map(|(i, start)| {
-            arrivals[i..].partition_point(|at| *at < *start + Duration::from_secs(1))
-        })
+        .map(|(i, start)| arrivals[i..].partition_point(|at| *at < *start + Duration::from_secs(1)))
         .max()
         .unwrap_or(0)
 }
@@ -287,6 +288,8 @@ async fn main() -> ExitCode {
         );
         ok &= failed == 0 && most <= BUDGET && arrivals.len() == BURST;
 
+        // The burst's last reservations are behind: a free budget.
+        tokio::time::sleep(Duration::from_secs(1)).await;
         let limited = under_budget(&clients, &format!("under{replicas}")).await;
         let p50 = |v: &[Duration]| v[v.len() / 2];
         let max = |v: &[Duration]| v[v.len() - 1];

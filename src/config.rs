@@ -1173,6 +1173,36 @@ mod tests {
     }
 
     #[test]
+    fn the_rate_limit_is_shared_as_configured_and_a_zero_share_is_refused() {
+        let settings = serve(&[
+            "--upstream-rate-limit",
+            "10/s",
+            "--rate-limit-replicas",
+            "4",
+            "--rate-limit-tenant",
+            "acme",
+            "--rate-limit-store-timeout",
+            "20ms",
+            "--rate-limit-window-guard",
+            "0s",
+        ])
+        .unwrap()
+        .settings()
+        .unwrap();
+        assert_eq!(settings.upstream_rate_limit, Some("10/s".parse().unwrap()));
+        let limit = settings.rate_limit;
+        assert_eq!(limit.replicas.get(), 4);
+        assert_eq!(limit.tenant.as_deref(), Some("acme"));
+        assert_eq!(limit.store_timeout, Duration::from_millis(20));
+        assert_eq!(limit.window_guard, Duration::ZERO);
+        assert_eq!(limit.default_hold, defaults::RATE_LIMIT_HOLD);
+        let blank = serve(&["--rate-limit-tenant", " "]).unwrap();
+        assert_eq!(blank.settings().unwrap().rate_limit.tenant, None);
+        assert!(serve(&["--rate-limit-replicas", "0"]).is_err());
+        assert!(serve(&["--rate-limit-store-timeout", "0s"]).is_err());
+    }
+
+    #[test]
     fn cors_origins_are_parsed_at_start() {
         let any = serve(&[
             "--grpc-web",

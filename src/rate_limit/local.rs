@@ -45,9 +45,13 @@ impl LocalSchedule {
                 return Err(slot - now);
             }
             *next = slot + self.interval;
-            slot
+            (slot > now).then_some(slot)
         };
-        tokio::time::sleep_until(slot).await;
+        // No timer for a free slot: a timer rounds up to the next
+        // millisecond tick.
+        if let Some(slot) = slot {
+            tokio::time::sleep_until(slot).await;
+        }
         Ok(())
     }
 

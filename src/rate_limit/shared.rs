@@ -152,8 +152,11 @@ impl SharedBudget {
                     self.reached();
                     // From the answer, not the request: late rather than
                     // early, so that slots never come closer than the
-                    // interval.
-                    tokio::time::sleep_until(answered + wait).await;
+                    // interval. No timer for no wait: a timer rounds up to
+                    // the next millisecond tick.
+                    if !wait.is_zero() {
+                        tokio::time::sleep_until(answered + wait).await;
+                    }
                     return Ok(());
                 }
                 Ok(Reservation::Refused { wait }) => {

@@ -396,3 +396,49 @@ async fn a_vendor_429_on_one_replica_holds_back_the_other() {
     let text = metrics_of(&replicas[0]).await;
     assert_eq!(value_of(&text, "unico_facade_rate_limit_holds_total"), 1.0);
 }
+
+#[tokio::test]
+async fn a_slow_redis_costs_a_call_the_store_timeout_at_most_then_the_local_share() {
+    let (redis, _emulator, replicas) = fleet(1, "20/s", |_| {}).await;
+    call(&replicas[0], "warm", Duration::from_secs(2))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(mode_of(&replicas[0]).await, "shared");
+
+    // Redis stalls for 2 s (one command blocks the server).
+    let port = redis.port().to_string();
+    let stall = std::thread::spawn(move || {
+        std::process::Command::new("redis-cli")
+            .args(["-h", "127.0.0.1", "-p", &port, "DEBUG", "SLEEP", "2"])
+            .output()
+            .unwrap()
+    });
+    let started = Instant::now();
+    let mut n = 0;
+    while mode_of(&replicas[0]).await != "local" {
+        assert!(
+            started.elapsed() < Duration::from_secs(1),
+            "never fell back"
+        );
+        let sent = Instant::now();
+        call(&replicas[0], &format!("slow-{n}"), Duration::from_secs(3))
+            .await
+            .unwrap()
+            .expect("a stalled Redis loses no call");
+        // The store timeout (50 ms) and a slot of 20/s, not Redis's 2 s.
+        assert!(
+            sent.elapsed() < Duration::from_millis(500),
+            "{:?}",
+            sent.elapsed()
+        );
+        n += 1;
+    }
+    assert!(started.elapsed() < Duration::from_secs(1));
+    let text = metrics_of(&replicas[0]).await;
+    assert_eq!(
+        value_of(&text, "unico_facade_rate_limit_fallbacks_total"),
+        1.0
+    );
+    assert!(String::from_utf8_lossy(&stall.join().unwrap().stdout).contains("OK"));
+}

@@ -44,6 +44,9 @@ impl RedisServer {
                 "no",
                 "--protected-mode",
                 "yes",
+                // DEBUG SLEEP stands for a slow Redis (loopback clients only).
+                "--enable-debug-command",
+                "local",
             ])
             .stdout(Stdio::null())
             .stderr(Stdio::null())
@@ -70,6 +73,10 @@ impl RedisServer {
             let _ = child.kill();
             let _ = child.wait();
         }
+    }
+
+    pub(crate) fn port(&self) -> u16 {
+        self.port
     }
 
     pub(crate) fn url(&self) -> String {
