@@ -5,9 +5,9 @@
 //! after the deadline.
 //!
 //! Two limiters behind one [`RateLimiter`]:
-//! - [`local`]: an evenly spaced schedule in this process, for a budget of
+//! - `local.rs`: an evenly spaced schedule in this process, for a budget of
 //!   `rate / replicas` (the whole budget for one replica);
-//! - [`shared`]: with Redis, one GCRA budget for every replica of the
+//! - `shared.rs`: with Redis, one GCRA budget for every replica of the
 //!   tenant, on the server's clock, falling back to the local share while
 //!   Redis is slow or unreachable.
 //!
