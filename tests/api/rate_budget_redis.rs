@@ -442,3 +442,39 @@ async fn a_slow_redis_costs_a_call_the_store_timeout_at_most_then_the_local_shar
     );
     assert!(String::from_utf8_lossy(&stall.join().unwrap().stdout).contains("OK"));
 }
+
+#[tokio::test]
+async fn two_tenants_on_one_redis_keep_budgets_of_their_own() {
+    let redis = RedisServer::start();
+    let emulator = Emulator::start(EmulatorConfig::default()).await.unwrap();
+    let tenant = |name: &'static str| {
+        move |s: &mut Settings| {
+            s.rate_limit.tenant = Some(name.into());
+            s.rate_limit.store_timeout = PATIENT;
+        }
+    };
+    let acme = replica(&emulator, &redis, "2/s", tenant("acme")).await;
+    let globex = replica(&emulator, &redis, "2/s", tenant("globex")).await;
+    let fill: Vec<_> = (0..3)
+        .map(|i| call(&acme, &format!("acme-{i}"), Duration::from_secs(3)))
+        .collect();
+    while arrivals(&emulator).is_empty() {
+        tokio::task::yield_now().await;
+    }
+
+    // Acme's budget is full for a second; Globex's is untouched.
+    let started = Instant::now();
+    call(&globex, "globex", Duration::from_millis(300))
+        .await
+        .unwrap()
+        .expect("another tenant's budget is free");
+    assert!(started.elapsed() < Duration::from_millis(250));
+    let refused = call(&acme, "acme-late", Duration::from_millis(300))
+        .await
+        .unwrap()
+        .unwrap_err();
+    assert_status(&refused, queue_full());
+    for call in fill {
+        call.await.unwrap().unwrap();
+    }
+}
