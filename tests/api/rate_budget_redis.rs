@@ -116,6 +116,17 @@ fn arrivals(emulator: &Emulator) -> Vec<Duration> {
     at
 }
 
+/// Returns once the emulator has received `n` SetProcessDocuments (within
+/// 5 s), looking every 5 ms: a tight loop would take a core from the other
+/// tests.
+async fn until_received(emulator: &Emulator, n: usize) {
+    let started = Instant::now();
+    while arrivals(emulator).len() < n {
+        assert!(started.elapsed() < Duration::from_secs(5), "never sent");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}
+
 /// The most requests received in any window of `window`.
 fn most_in_any_window(arrivals: &[Duration], window: Duration) -> usize {
     arrivals
@@ -186,9 +197,7 @@ async fn three_replicas_share_one_budget_and_the_store_names_no_tenant() {
             )
         })
         .collect();
-    while arrivals(&emulator).is_empty() {
-        tokio::task::yield_now().await;
-    }
+    until_received(&emulator, 1).await;
     // The budget's keys are digests: no tenant name, token or key.
     let keys = redis.cli(&["--scan", "--pattern", "unico-facade:rate:*"]);
     let keys = String::from_utf8(keys).unwrap();
@@ -236,9 +245,7 @@ async fn a_call_that_cannot_get_a_shared_slot_before_its_deadline_is_refused_at_
     let fill: Vec<_> = (0..3)
         .map(|i| call(&replicas[0], &format!("fill-{i}"), Duration::from_secs(3)))
         .collect();
-    while arrivals(&emulator).is_empty() {
-        tokio::task::yield_now().await;
-    }
+    until_received(&emulator, 1).await;
 
     // Replica B has sent nothing, yet its call cannot fit within 300 ms.
     let started = Instant::now();
@@ -339,9 +346,7 @@ async fn with_redis_down_each_replica_keeps_to_its_share_and_returns_when_redis_
             )
         })
         .collect();
-    while arrivals(&emulator).len() == sent {
-        tokio::task::yield_now().await;
-    }
+    until_received(&emulator, sent + 1).await;
     let keys = redis.cli(&["--scan", "--pattern", "unico-facade:rate:*"]);
     assert!(!keys.is_empty(), "the budget is kept in Redis again");
     for call in burst {
@@ -458,9 +463,7 @@ async fn two_tenants_on_one_redis_keep_budgets_of_their_own() {
     let fill: Vec<_> = (0..3)
         .map(|i| call(&acme, &format!("acme-{i}"), Duration::from_secs(3)))
         .collect();
-    while arrivals(&emulator).is_empty() {
-        tokio::task::yield_now().await;
-    }
+    until_received(&emulator, 1).await;
 
     // Acme's budget is full for a second; Globex's is untouched.
     let started = Instant::now();
