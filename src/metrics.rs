@@ -86,6 +86,8 @@ pub struct Metrics {
     idempotency_events: Family<IdempotencyLabels, Counter>,
     store_duration: Family<StoreLabels, Histogram, fn() -> Histogram>,
     webhook_deliveries: Family<OutcomeLabels, Counter>,
+    webhook_fanout: Family<OutcomeLabels, Counter>,
+    webhook_fanout_connected: Gauge,
 }
 
 impl Default for Metrics {
@@ -182,8 +184,23 @@ impl Metrics {
             "Deliveries of the vendor's finished-process webhook, by outcome",
             webhook_deliveries.clone(),
         );
+        let webhook_fanout = Family::<OutcomeLabels, Counter>::default();
+        registry.register(
+            "webhook_fanout_messages",
+            "Webhook notices shared with the other replicas through Redis, by outcome \
+             (published, publish_failed, received, undecryptable)",
+            webhook_fanout.clone(),
+        );
+        let webhook_fanout_connected = Gauge::default();
+        registry.register(
+            "webhook_fanout_connected",
+            "1 while this replica is subscribed to the other replicas' webhook notices",
+            webhook_fanout_connected.clone(),
+        );
         Self {
             registry,
+            webhook_fanout,
+            webhook_fanout_connected,
             idempotency_events,
             store_duration,
             webhook_deliveries,
@@ -304,6 +321,18 @@ impl Metrics {
         self.webhook_deliveries
             .get_or_create(&OutcomeLabels { outcome })
             .inc();
+    }
+
+    /// Counts one webhook notice of the fan-out across replicas.
+    pub fn webhook_fanout(&self, outcome: &'static str) {
+        self.webhook_fanout
+            .get_or_create(&OutcomeLabels { outcome })
+            .inc();
+    }
+
+    /// Whether this replica receives the other replicas' webhook notices.
+    pub fn webhook_fanout_connected(&self, connected: bool) {
+        self.webhook_fanout_connected.set(i64::from(connected));
     }
 
     /// The Prometheus text exposition (format 0.0.4) of every metric.
