@@ -376,7 +376,10 @@ mod tests {
             Err(Failure::invalid("invalid flow"))
         );
         // No rule for a custom flow's name: any other flow is created.
-        assert_eq!(with("flow", json!("Tenant Flow 2")).unwrap()["state"], AWAITING);
+        assert_eq!(
+            with("flow", json!("Tenant Flow 2")).unwrap()["state"],
+            AWAITING
+        );
         assert_eq!(
             with("purpose", json!("x")),
             Err(Failure::invalid("invalid purpose"))

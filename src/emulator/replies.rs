@@ -66,7 +66,11 @@ pub(super) fn id_api_error(status: StatusCode, code: u32, message: &str) -> Resp
 }
 
 /// The ID API envelope the pages document: a string code and a `description`.
-pub(super) fn id_api_described_error(status: StatusCode, code: &str, description: &str) -> Response {
+pub(super) fn id_api_described_error(
+    status: StatusCode,
+    code: &str,
+    description: &str,
+) -> Response {
     json_reply(
         status,
         &serde_json::json!({"error": {"code": code, "description": description}}),

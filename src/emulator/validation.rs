@@ -247,7 +247,13 @@ mod tests {
 
     #[test]
     fn birth_dates_are_real_calendar_dates() {
-        for valid in ["2000-05-20", "2000-02-29", "1900-01-01", "1850-01-01", "2999-01-01"] {
+        for valid in [
+            "2000-05-20",
+            "2000-02-29",
+            "1900-01-01",
+            "1850-01-01",
+            "2999-01-01",
+        ] {
             assert!(is_valid_birth_date(valid), "{valid}");
         }
         for invalid in [
@@ -267,7 +273,11 @@ mod tests {
 
     #[test]
     fn emails_need_only_an_at_between_two_parts_and_phones_13_digits() {
-        for valid in ["luke@rebellion.org", "a.b+tag@sub.example.com.br", "luke@rebellion"] {
+        for valid in [
+            "luke@rebellion.org",
+            "a.b+tag@sub.example.com.br",
+            "luke@rebellion",
+        ] {
             assert!(is_plausible_email(valid), "{valid}");
         }
         for invalid in ["luke", "luke@", "@rebellion.org", "lu ke@rebellion.org"] {

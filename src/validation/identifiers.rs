@@ -109,7 +109,9 @@ fn is_curp(code: &str) -> bool {
 /// the vendor, which maps its own 20509. No length is stated, so none is
 /// imposed (the request size limit bounds it).
 pub(super) fn is_valid_name(name: &str) -> bool {
-    !name.chars().any(|c| c.is_control() || matches!(c, '<' | '>'))
+    !name
+        .chars()
+        .any(|c| c.is_control() || matches!(c, '<' | '>'))
 }
 
 /// `YYYY-MM-DD`, a real calendar date: all the page states (20019, "not

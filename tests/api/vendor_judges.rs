@@ -57,10 +57,7 @@ fn the_one_create_sent(app: &TestApp, seen: &mut usize) -> RecordedRequest {
     assert_eq!(sent.method, "POST");
     assert_eq!(sent.raw_path, "/processes/v1");
     assert_eq!(sent.query, None);
-    assert_eq!(
-        sent.endpoint,
-        Some(EmulatedEndpoint::CreateDocumentProcess)
-    );
+    assert_eq!(sent.endpoint, Some(EmulatedEndpoint::CreateDocumentProcess));
     sent
 }
 
@@ -195,7 +192,10 @@ async fn the_vendors_refusal_of_a_forwarded_value_is_mapped_to_its_field() {
     );
     assert_eq!(
         field_violations(&details),
-        [("subject.phone".to_owned(), "SUBJECT_PHONE_INVALID".to_owned())]
+        [(
+            "subject.phone".to_owned(),
+            "SUBJECT_PHONE_INVALID".to_owned()
+        )]
     );
     let info = details.error_info().unwrap();
     assert_eq!(info.metadata["origin"], "upstream");

@@ -214,7 +214,10 @@ async fn body_problems_answer_one_code_at_a_time() {
             with(body(), "/subject/duiType", Some(json!("DUI_TYPE_XX_OTHER"))),
             20507,
         ),
-        (with(body(), "/subject/name", Some(json!("Ana\tMaria"))), 20509),
+        (
+            with(body(), "/subject/name", Some(json!("Ana\tMaria"))),
+            20509,
+        ),
         (with(body(), "/subject/name", Some(json!(7))), 20509),
         (with(body(), "/subject/gender", Some(json!("X"))), 20508),
         (
