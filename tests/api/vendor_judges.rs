@@ -433,3 +433,30 @@ async fn an_idcloud_429_without_retry_after_gets_the_default_retry_delay() {
         ("POST", "/client/v1/process/proc-rate-limited/document")
     );
 }
+
+#[tokio::test]
+async fn a_set_process_document_value_with_symbols_that_format_no_identifier_is_forwarded() {
+    let app = spawn_app().await;
+    // Not a formatting symbol of CPF, CURP or SSN: the page leaves room for
+    // "encoded or composite identifiers", so the vendor judges it.
+    let value = "ABC_123(4)";
+
+    app.set_document(SetProcessDocumentRequest {
+        process_id: "awaiting-composite".into(),
+        dui_type: DuiType::MxCurp as i32,
+        dui_value: value.into(),
+    })
+    .await
+    .expect("the emulator checks no format here");
+
+    let sent = app.requests();
+    assert_eq!(sent.len(), 1);
+    assert_eq!(
+        (sent[0].method.as_str(), sent[0].raw_path.as_str()),
+        ("POST", "/client/v1/process/awaiting-composite/document")
+    );
+    assert_eq!(
+        sent[0].json().expect("a JSON body"),
+        json!({"duiType": "DUI_TYPE_MX_CURP", "duiValue": value})
+    );
+}
