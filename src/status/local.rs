@@ -291,3 +291,38 @@ fn token_failure(token: &TokenError) -> Mapped {
         ..Mapped::new(code, reason, Origin::Facade)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The mark qualifies `upstreamCode`: a rule without a code has nothing
+    /// to mark, so an assumed rule always carries one.
+    #[test]
+    fn every_assumed_rule_carries_a_code() {
+        for rule in Rule::ALL.into_iter().filter(|r| upstream_code_assumed(*r)) {
+            let (.., code) = local_rule(rule);
+            assert!(code.is_some(), "{rule:?}");
+        }
+    }
+
+    #[test]
+    fn the_mark_follows_the_first_violation() {
+        let invalid = |rules: &[Rule]| InvalidRequest {
+            violations: rules
+                .iter()
+                .map(|rule| crate::validation::Violation {
+                    field: "f".into(),
+                    rule: *rule,
+                    description: "d".into(),
+                })
+                .collect(),
+        };
+        let marked = local(&invalid(&[Rule::TooManyFiles, Rule::SubjectCodeInvalid]));
+        assert_eq!(marked.metadata["upstreamCodeAssumed"], "true");
+        let unmarked = local(&invalid(&[Rule::SubjectCodeInvalid, Rule::TooManyFiles]));
+        assert!(!unmarked.metadata.contains_key("upstreamCodeAssumed"));
+        let no_code = local(&invalid(&[Rule::ReusableCodeMissing]));
+        assert!(no_code.metadata.is_empty());
+    }
+}
