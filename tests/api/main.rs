@@ -27,4 +27,5 @@ mod set_process_document_errors;
 mod set_process_document_validation;
 mod shutdown;
 mod webhook_fanout;
+mod vendor_judges;
 mod wire;
