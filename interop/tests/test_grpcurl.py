@@ -15,6 +15,7 @@ from support import (
     CPF,
     CREATE_DOCUMENT_PROCESS,
     DOCUMENT,
+    DOMAIN,
     PROCESS,
     SEEDED_DOCUMENT,
     SET_PROCESS_DOCUMENT,
@@ -137,7 +138,7 @@ def test_an_upstream_error_prints_decoded_details(server):
     assert set(by_type) == {"google.rpc.ErrorInfo", "google.rpc.PreconditionFailure"}, output
     info = by_type["google.rpc.ErrorInfo"]
     assert info["reason"] == "DOCUMENT_ALREADY_SET"
-    assert info["domain"] == "unico-facade"
+    assert info["domain"] == DOMAIN
     assert info["metadata"]["upstreamCode"] == "9"
     assert by_type["google.rpc.PreconditionFailure"]["violations"][0]["subject"] == "proc-document-set"
 
