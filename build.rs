@@ -7,8 +7,6 @@
 
 use std::{env, fs, path::PathBuf};
 
-use prost::Message;
-
 const PROTO_ROOT: &str = "proto";
 const PROTO_FILES: &[&str] = &[
     "proto/unico/identity/v1/identifiers.proto",
@@ -20,11 +18,17 @@ const PROTO_FILES: &[&str] = &[
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     println!("cargo:rerun-if-changed={PROTO_ROOT}");
 
-    let file_descriptors = protox::compile(PROTO_FILES, [PROTO_ROOT])?;
+    let mut compiler = protox::Compiler::new([PROTO_ROOT])?;
+    compiler.include_source_info(true).include_imports(true);
+    compiler.open_files(PROTO_FILES)?;
+    let file_descriptors = compiler.file_descriptor_set();
     let out_dir = PathBuf::from(env::var("OUT_DIR")?);
+    // Encoded by protox itself, not from `file_descriptors`: prost's types
+    // have no room for extension options, and reflection must serve the
+    // `google.api.field_behavior` annotations.
     fs::write(
         out_dir.join("unico_identity_v1_descriptor.bin"),
-        file_descriptors.encode_to_vec(),
+        compiler.encode_file_descriptor_set(),
     )?;
 
     fs::write(

@@ -17,6 +17,7 @@ from support import (
     DOCUMENT,
     DOMAIN,
     PROCESS,
+    PROTO,
     SEEDED_DOCUMENT,
     SET_PROCESS_DOCUMENT,
     TOKEN,
@@ -63,6 +64,24 @@ def test_describe_shows_the_contract_and_its_comments(server, symbol, expected):
     assert result.returncode == 0, result.stderr
     for text in expected:
         assert text in result.stdout, result.stdout
+
+
+def test_describe_error_reason_shows_every_reason_with_its_comment(server):
+    result = run([GRPCURL, "-plaintext", server.address, "describe", "unico.identity.v1.ErrorReason"])
+    assert result.returncode == 0, result.stderr
+    source = (PROTO / "unico" / "identity" / "v1" / "error_reason.proto").read_text()
+    names = re.findall(r"^\s+([A-Z][A-Z_]+) = \d+;", source, re.M)
+    assert "DOCUMENT_ALREADY_SET" in names and len(names) > 100, names
+    lines = result.stdout.splitlines()
+    shown = {}
+    for i, line in enumerate(lines):
+        match = re.match(r"^\s+([A-Z][A-Z_]+) = \d+;", line)
+        if match:
+            shown[match.group(1)] = lines[i - 1].strip()
+    assert list(shown) == names, result.stdout
+    for name, previous in shown.items():
+        assert previous.startswith("//"), f"{name} has no comment: {result.stdout}"
+    assert "already has a document, which cannot be changed" in result.stdout
 
 
 def test_set_process_document_from_json(server):
