@@ -368,6 +368,13 @@ mod tests {
                     Rule::SubjectDuiTypeMissing | Rule::DocumentMissing | Rule::TooManyFiles
                 );
             assert!(same, "{rule:?}: {reason} vs {}", row.reason);
+            // More than two files is one case of 99989's structure error: a
+            // more precise reason, but the same party, code and field.
+            if *rule == Rule::TooManyFiles {
+                assert_eq!(row.reason, "DOCUMENT_INVALID");
+                assert_eq!(row.code, InvalidArgument);
+                assert_eq!(row.detail, Detail::Field("document.new_capture.files"));
+            }
         }
     }
 
@@ -658,6 +665,69 @@ mod tests {
             assert_eq!(status.code(), caller_code);
             assert_eq!(summary.reason, caller_reason);
         }
+    }
+
+    #[test]
+    fn a_codeless_403_and_an_invalid_use_case_are_the_facades_with_its_own_credentials() {
+        for (endpoint, answer, caller_code, caller_reason, facade_reason) in [
+            (
+                Endpoint::SetProcessDocument,
+                vendor(403, None, Some("Forbidden")),
+                PermissionDenied,
+                "UPSTREAM_PERMISSION_DENIED",
+                "UPSTREAM_CREDENTIALS_REJECTED",
+            ),
+            (
+                Endpoint::CreateDocumentProcess,
+                vendor(400, Some(20062), Some("The useCase field is invalid.")),
+                FailedPrecondition,
+                "API_KEY_USE_CASE_INVALID",
+                "UPSTREAM_TENANT_MISCONFIGURED",
+            ),
+        ] {
+            let (error, upstream) = facade_call(endpoint, answer.clone());
+            assert!(!refuses_access_token(
+                endpoint,
+                &upstream,
+                &CallContext::default()
+            ));
+            let (status, summary) = to_status(&error, None);
+            assert_eq!((status.code(), summary.reason), (Internal, facade_reason));
+            let caller = FacadeError::Upstream {
+                endpoint,
+                origin: credentials::Origin::Caller,
+                context: CallContext::default(),
+                error: UpstreamError::Vendor(answer),
+            };
+            let (status, summary) = to_status(&caller, None);
+            assert_eq!(
+                (status.code(), summary.reason),
+                (caller_code, caller_reason)
+            );
+        }
+    }
+
+    #[test]
+    fn try_again_later_is_unavailable_on_idcloud_and_internal_on_the_id_api() {
+        let answer = vendor(500, Some(99999), Some("Internal failure! Try again later"));
+        let idcloud = find_row(Api::IdCloud, &answer, &CallContext::default()).unwrap();
+        assert_eq!(
+            (idcloud.code, idcloud.reason, idcloud.detail),
+            (
+                Unavailable,
+                Reason::known("UPSTREAM_UNAVAILABLE"),
+                Detail::Retry
+            )
+        );
+        let id = find_row(Api::Id, &answer, &CallContext::default()).unwrap();
+        assert_eq!(
+            (id.code, id.reason, id.detail),
+            (
+                Internal,
+                Reason::known("UPSTREAM_INTERNAL_ERROR"),
+                Detail::None
+            )
+        );
     }
 
     #[test]
