@@ -55,7 +55,7 @@ def test_list(server):
         (DOCUMENT, ["rpc CreateDocumentProcess", "DocumentService fronts the vendor's ID API"]),
         (SET_PROCESS_DOCUMENT.replace("/", "."), ["SetProcessDocument sets the identity document", "Notable errors"]),
         (CREATE_DOCUMENT_PROCESS.replace("/", "."), ["CreateDocumentProcess submits an identity document", "never retries"]),
-        ("unico.identity.v1.Subject", ["Every field is", "string code = 2;"]),
+        ("unico.identity.v1.Subject", ["Every field is", "string code = 2 [(.google.api.field_behavior) = REQUIRED];"]),
         ("google.rpc.ErrorInfo", ["message ErrorInfo"]),
     ],
 )
