@@ -9,11 +9,11 @@ use tonic::Code::*;
 use tonic_types::{ErrorDetails, FieldViolation, LocalizedMessage};
 
 use super::{
-    DEFAULT_RETRY_DELAY, Mapped, Origin,
+    DEFAULT_RETRY_DELAY, Mapped, Origin, Reason, reason,
     vendor::{Key, VENDOR_ROWS},
 };
 use crate::{
-    credentials::{CredentialsError, TokenWaitError},
+    credentials::{API_KEY_KEY, CredentialsError, TokenWaitError},
     upstream::{
         Api::{self, Id, IdCloud},
         TokenError,
@@ -129,7 +129,7 @@ pub fn upstream_code_assumed(rule: Rule) -> bool {
 
 /// RESOURCE_EXHAUSTED for a limit of the facade's own.
 pub(super) fn facade_limit(
-    reason: &'static str,
+    reason: Reason,
     message: String,
     (key, value): (&str, usize),
     retry: Option<Duration>,
@@ -172,7 +172,7 @@ pub(super) fn local(invalid: &InvalidRequest) -> Mapped {
     let (reason, api, upstream_code) =
         rows.first()
             .copied()
-            .unwrap_or(("INVALID_REQUEST", IdCloud, None));
+            .unwrap_or((reason!("INVALID_REQUEST").as_str(), IdCloud, None));
     if let Some(message) = pt_br_message(api, upstream_code, reason) {
         details.set_localized_message("pt-BR", message);
     }
@@ -194,7 +194,11 @@ pub(super) fn local(invalid: &InvalidRequest) -> Mapped {
         upstream_code: upstream_code.map(|code| code.to_string()),
         metadata,
         details,
-        ..Mapped::new(InvalidArgument, reason, Origin::Facade)
+        ..Mapped::new(
+            InvalidArgument,
+            Reason::of_local_rule(reason),
+            Origin::Facade,
+        )
     }
 }
 
@@ -203,7 +207,7 @@ fn local_rule(rule: Rule) -> (&'static str, Api, Option<i64>) {
         .iter()
         .find(|(r, ..)| *r == rule)
         .map(|(_, reason, api, code)| (*reason, *api, *code))
-        .unwrap_or(("INVALID_REQUEST", IdCloud, None))
+        .unwrap_or((reason!("INVALID_REQUEST").as_str(), IdCloud, None))
 }
 
 /// The vendor's documented Portuguese message for the same condition, if it
@@ -219,17 +223,27 @@ fn pt_br_message(api: Api, code: Option<i64>, reason: &str) -> Option<&'static s
 
 /// The call's credentials could not be had: the caller's metadata, or the
 /// facade's own token.
+///
+/// The caller's metadata refused here carries the reason of the vendor's
+/// answer to the same condition (a missing token is `ACCESS_TOKEN_MISSING`
+/// whether the facade or the vendor noticed; one that cannot travel as a
+/// header is the vendor's "invalid"), so a client never cares who refused.
 pub(super) fn credentials(error: &CredentialsError) -> Mapped {
     let refused = |code, reason, message: String| Mapped {
         message,
         ..Mapped::new(code, reason, Origin::Facade)
     };
+    let is_api_key = |key: &str| key == API_KEY_KEY;
     match error {
         CredentialsError::Missing { key } => Mapped {
             metadata: HashMap::from([("metadataKey".to_owned(), (*key).to_owned())]),
             ..refused(
                 Unauthenticated,
-                "CREDENTIALS_MISSING",
+                if is_api_key(key) {
+                    reason!("API_KEY_MISSING")
+                } else {
+                    reason!("ACCESS_TOKEN_MISSING")
+                },
                 format!("missing `{key}` metadata: the vendor credential to forward"),
             )
         },
@@ -237,20 +251,24 @@ pub(super) fn credentials(error: &CredentialsError) -> Mapped {
             metadata: HashMap::from([("metadataKey".to_owned(), (*key).to_owned())]),
             ..refused(
                 Unauthenticated,
-                "CREDENTIALS_MALFORMED",
+                if is_api_key(key) {
+                    reason!("API_KEY_INVALID")
+                } else {
+                    reason!("ACCESS_TOKEN_INVALID")
+                },
                 format!("`{key}` metadata cannot be sent as an HTTP header"),
             )
         },
         // The facade's own credentials: never the caller's fault.
         CredentialsError::Token(TokenWaitError::TimedOut) => refused(
             DeadlineExceeded,
-            "UPSTREAM_TOKEN_TIMEOUT",
+            reason!("UPSTREAM_TOKEN_TIMEOUT"),
             "no access token could be obtained within the call's deadline".to_owned(),
         ),
         CredentialsError::Token(TokenWaitError::Failed(token)) => token_failure(token),
         CredentialsError::UnsendableToken => refused(
             Internal,
-            "UPSTREAM_TOKEN_UNUSABLE",
+            reason!("UPSTREAM_TOKEN_UNUSABLE"),
             "the vendor issued an access token that cannot be sent in a header".to_owned(),
         ),
     }
@@ -264,18 +282,18 @@ fn token_failure(token: &TokenError) -> Mapped {
             details.set_retry_info(Some(DEFAULT_RETRY_DELAY));
             (
                 Unavailable,
-                "UPSTREAM_TOKEN_UNAVAILABLE",
+                reason!("UPSTREAM_TOKEN_UNAVAILABLE"),
                 "the vendor's token endpoint is unavailable",
             )
         }
         TokenError::Rejected { .. } => (
             Internal,
-            "UPSTREAM_CREDENTIALS_REJECTED",
+            reason!("UPSTREAM_CREDENTIALS_REJECTED"),
             "the vendor rejected the facade's service account",
         ),
         TokenError::AssertionNotSigned => (
             Internal,
-            "SERVICE_ACCOUNT_KEY_UNUSABLE",
+            reason!("SERVICE_ACCOUNT_KEY_UNUSABLE"),
             "the facade's service account key could not sign an assertion",
         ),
     };

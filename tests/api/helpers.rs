@@ -239,7 +239,7 @@ pub(crate) fn assert_status(status: &Status, expected: Expected<'_>) -> ErrorDet
         (expected.code, expected.reason),
         "{status:?}"
     );
-    assert_eq!(info.domain, "unico-facade");
+    assert_eq!(info.domain, "identity.unico-facade");
     let meta: &HashMap<String, String> = &info.metadata;
     assert_eq!(
         meta.get("upstreamHttpStatus").map(String::as_str),

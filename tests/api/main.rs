@@ -22,6 +22,7 @@ mod mesh;
 mod observability;
 mod process_flow;
 mod redaction;
+mod responsible_party;
 mod set_process_document;
 mod set_process_document_errors;
 mod set_process_document_validation;

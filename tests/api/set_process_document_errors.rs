@@ -233,7 +233,9 @@ impl RetryDelay for tonic::Status {
 }
 
 #[tokio::test]
-async fn an_internal_upstream_failure_is_internal() {
+async fn a_try_again_later_failure_is_unavailable_with_a_retry_hint() {
+    // IDCloud's 99999 `Internal failure! Try again later`: the vendor asks
+    // for a retry, and setting a document is safe to repeat.
     let app = spawn_app().await;
 
     let status = app
@@ -241,14 +243,18 @@ async fn an_internal_upstream_failure_is_internal() {
         .await
         .unwrap_err();
 
-    assert_status(
+    let details = assert_status(
         &status,
         Expected {
-            code: Code::Internal,
-            reason: "UPSTREAM_INTERNAL_ERROR",
+            code: Code::Unavailable,
+            reason: "UPSTREAM_UNAVAILABLE",
             upstream_http_status: Some("500"),
             upstream_code: Some("99999"),
         },
+    );
+    assert_eq!(
+        details.retry_info().and_then(|r| r.retry_delay),
+        Some(std::time::Duration::from_secs(1))
     );
     assert!(
         !status.message().contains("Internal failure!"),
