@@ -19,7 +19,7 @@ use unico_facade::{
         document_submission::Capture,
     },
     service::{RequestId, content, parse_grpc_timeout},
-    status::{CallContext, FacadeError, VENDOR_ROWS, to_status},
+    status::{CallContext, ERROR_DOMAIN, FacadeError, VENDOR_ROWS, to_status},
     upstream::{
         Endpoint, UpstreamError, VendorCode, VendorError, error_body,
         parse_create_document_process_reply, parse_set_process_document_reply,
@@ -69,7 +69,7 @@ pub(crate) fn error_body(data: &[u8]) {
     let (status, summary) = to_status(&error, Some("req-1"));
     let details = status.get_error_details();
     let info = details.error_info().expect("every error carries ErrorInfo");
-    assert_eq!(info.domain, "unico-facade");
+    assert_eq!(info.domain, ERROR_DOMAIN);
     assert_eq!(info.reason, summary.reason);
     assert_stable_reason(&info.reason);
     assert_eq!(info.metadata["origin"], "upstream");
@@ -82,7 +82,8 @@ pub(crate) fn error_body(data: &[u8]) {
     let message = status.message();
     let from_table = VENDOR_ROWS.iter().any(|row| row.summary == message)
         || message == format!("the upstream answered HTTP {http_status} unexpectedly")
-        || message == "the vendor rejected the facade's own credentials";
+        || message == "the vendor rejected the facade's own credentials"
+        || message == "the facade's tenant is not configured at the vendor for this call";
     assert!(
         from_table,
         "a status message not from the table: {message:?}"

@@ -94,6 +94,8 @@ pub struct Metrics {
     rate_limit_mode: Family<ModeLabels, Gauge>,
     rate_limit_fallbacks: Counter,
     rate_limit_holds: Counter,
+    webhook_fanout: Family<OutcomeLabels, Counter>,
+    webhook_fanout_connected: Gauge,
 }
 
 impl Default for Metrics {
@@ -209,11 +211,26 @@ impl Metrics {
             "Vendor 429s that held the outgoing rate budget back",
             rate_limit_holds.clone(),
         );
+        let webhook_fanout = Family::<OutcomeLabels, Counter>::default();
+        registry.register(
+            "webhook_fanout_messages",
+            "Webhook notices shared with the other replicas through Redis, by outcome \
+             (published, publish_failed, received, undecryptable)",
+            webhook_fanout.clone(),
+        );
+        let webhook_fanout_connected = Gauge::default();
+        registry.register(
+            "webhook_fanout_connected",
+            "1 while this replica is subscribed to the other replicas' webhook notices",
+            webhook_fanout_connected.clone(),
+        );
         Self {
             registry,
             rate_limit_mode,
             rate_limit_fallbacks,
             rate_limit_holds,
+            webhook_fanout,
+            webhook_fanout_connected,
             idempotency_events,
             store_duration,
             webhook_deliveries,
@@ -353,6 +370,18 @@ impl Metrics {
     /// Counts one vendor 429 that held the budget back.
     pub fn rate_limit_hold(&self) {
         self.rate_limit_holds.inc();
+    }
+
+    /// Counts one webhook notice of the fan-out across replicas.
+    pub fn webhook_fanout(&self, outcome: &'static str) {
+        self.webhook_fanout
+            .get_or_create(&OutcomeLabels { outcome })
+            .inc();
+    }
+
+    /// Whether this replica receives the other replicas' webhook notices.
+    pub fn webhook_fanout_connected(&self, connected: bool) {
+        self.webhook_fanout_connected.set(i64::from(connected));
     }
 
     /// The Prometheus text exposition (format 0.0.4) of every metric.

@@ -26,7 +26,7 @@ DOC_AUTH = AUTH + (("apikey", API_KEY),)
 CPF = "52998224725"  # valid check digits; owner of doc-seeded-cnh
 SEEDED_DOCUMENT = "doc-seeded-cnh"
 
-DOMAIN = "unico-facade"
+DOMAIN = "identity.unico-facade"
 PROCESS = "unico.identity.v1.ProcessService"
 DOCUMENT = "unico.identity.v1.DocumentService"
 SET_PROCESS_DOCUMENT = f"{PROCESS}/SetProcessDocument"

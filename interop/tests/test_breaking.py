@@ -65,7 +65,7 @@ def edit(repo, path, pattern, replacement):
 
 
 def rename_a_field(repo):
-    edit(repo, V1 / "process_service.proto", r"string dui_value = 3;", "string dui_number = 3;")
+    edit(repo, V1 / "process_service.proto", r"string dui_value = 3\b", "string dui_number = 3")
 
 
 def commit(repo, message):

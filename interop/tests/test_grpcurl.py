@@ -15,7 +15,9 @@ from support import (
     CPF,
     CREATE_DOCUMENT_PROCESS,
     DOCUMENT,
+    DOMAIN,
     PROCESS,
+    PROTO,
     SEEDED_DOCUMENT,
     SET_PROCESS_DOCUMENT,
     TOKEN,
@@ -53,7 +55,7 @@ def test_list(server):
         (DOCUMENT, ["rpc CreateDocumentProcess", "DocumentService fronts the vendor's ID API"]),
         (SET_PROCESS_DOCUMENT.replace("/", "."), ["SetProcessDocument sets the identity document", "Notable errors"]),
         (CREATE_DOCUMENT_PROCESS.replace("/", "."), ["CreateDocumentProcess submits an identity document", "never retries"]),
-        ("unico.identity.v1.Subject", ["Every field is", "string code = 2;"]),
+        ("unico.identity.v1.Subject", ["Every field is", "string code = 2 [(.google.api.field_behavior) = REQUIRED];"]),
         ("google.rpc.ErrorInfo", ["message ErrorInfo"]),
     ],
 )
@@ -62,6 +64,24 @@ def test_describe_shows_the_contract_and_its_comments(server, symbol, expected):
     assert result.returncode == 0, result.stderr
     for text in expected:
         assert text in result.stdout, result.stdout
+
+
+def test_describe_error_reason_shows_every_reason_with_its_comment(server):
+    result = run([GRPCURL, "-plaintext", server.address, "describe", "unico.identity.v1.ErrorReason"])
+    assert result.returncode == 0, result.stderr
+    source = (PROTO / "unico" / "identity" / "v1" / "error_reason.proto").read_text()
+    names = re.findall(r"^\s+([A-Z][A-Z_]+) = \d+;", source, re.M)
+    assert "DOCUMENT_ALREADY_SET" in names and len(names) > 100, names
+    lines = result.stdout.splitlines()
+    shown = {}
+    for i, line in enumerate(lines):
+        match = re.match(r"^\s+([A-Z][A-Z_]+) = \d+;", line)
+        if match:
+            shown[match.group(1)] = lines[i - 1].strip()
+    assert list(shown) == names, result.stdout
+    for name, previous in shown.items():
+        assert previous.startswith("//"), f"{name} has no comment: {result.stdout}"
+    assert "already has a document, which cannot be changed" in result.stdout
 
 
 def test_set_process_document_from_json(server):
@@ -137,7 +157,7 @@ def test_an_upstream_error_prints_decoded_details(server):
     assert set(by_type) == {"google.rpc.ErrorInfo", "google.rpc.PreconditionFailure"}, output
     info = by_type["google.rpc.ErrorInfo"]
     assert info["reason"] == "DOCUMENT_ALREADY_SET"
-    assert info["domain"] == "unico-facade"
+    assert info["domain"] == DOMAIN
     assert info["metadata"]["upstreamCode"] == "9"
     assert by_type["google.rpc.PreconditionFailure"]["violations"][0]["subject"] == "proc-document-set"
 

@@ -32,13 +32,13 @@ def request(pb, process_id=None, dui_type=None, dui_value=CPF):
 # ---------------------------------------------------------------- UNAUTHENTICATED
 
 
-def test_no_authorization_metadata_is_credentials_missing(pb, process_stub, emulator):
+def test_no_authorization_metadata_is_access_token_missing(pb, process_stub, emulator):
     before = len(emulator.recorded_requests())
     # The body is invalid too: credentials are checked first, as the vendor's gateway does.
     rich = call_error(process_stub.SetProcessDocument, request(pb, dui_value="529.982.247-25"), metadata=())
     assert rich.code == grpc.StatusCode.UNAUTHENTICATED
     assert rich.types == {ERROR_INFO}
-    assert rich.info.reason == "CREDENTIALS_MISSING"
+    assert rich.info.reason == "ACCESS_TOKEN_MISSING"
     assert dict(rich.info.metadata) == {"origin": "facade", "metadataKey": "authorization"}
     assert len(emulator.recorded_requests()) == before, "no upstream call"
 
@@ -68,7 +68,8 @@ def test_a_formatted_cpf_is_refused_by_the_facade(pb, process_stub, emulator):
     assert rich.code == grpc.StatusCode.INVALID_ARGUMENT
     assert rich.types == {ERROR_INFO, BAD_REQUEST}
     assert rich.info.reason == "DUI_VALUE_FORMATTED"
-    assert dict(rich.info.metadata) == {"origin": "facade", "upstreamCode": "3"}
+    # The page states the rule but no message for it: the code 3 is the facade's reading.
+    assert dict(rich.info.metadata) == {"origin": "facade", "upstreamCode": "3", "upstreamCodeAssumed": "true"}
     (violation,) = rich.one(ed.BadRequest).field_violations
     assert (violation.field, violation.reason) == ("dui_value", "DUI_VALUE_FORMATTED")
     assert violation.description
@@ -211,10 +212,11 @@ def test_a_scripted_429_gives_retry_info_from_retry_after(pb, process_stub, emul
     assert retry_delay(rich) == 3.0
 
 
-def test_the_rate_limited_fixture_says_two_seconds(pb, process_stub):
+def test_the_rate_limited_fixture_without_retry_after_hints_one_second(pb, process_stub):
+    # The IDCloud page: a 429 carries "only the HTTP status".
     rich = call_error(process_stub.SetProcessDocument, request(pb, process_id="proc-rate-limited"))
     assert rich.code == grpc.StatusCode.RESOURCE_EXHAUSTED
-    assert retry_delay(rich) == 2.0
+    assert retry_delay(rich) == 1.0
 
 
 def test_a_429_without_retry_after_hints_one_second(pb, process_stub, emulator):
@@ -234,11 +236,13 @@ def test_retry_after_as_an_http_date(pb, process_stub, emulator):
 # ---------------------------------------------------------------- INTERNAL, UNAVAILABLE, UNKNOWN
 
 
-def test_the_vendor_failing_internally(pb, process_stub):
+def test_the_vendor_failing_internally_asks_for_a_retry(pb, process_stub):
+    # IDCloud's 99999 says "Try again later": UNAVAILABLE with the default retry hint.
     rich = call_error(process_stub.SetProcessDocument, request(pb, process_id="proc-internal-error"))
-    assert rich.code == grpc.StatusCode.INTERNAL
-    assert rich.types == {ERROR_INFO}
-    assert rich.info.reason == "UPSTREAM_INTERNAL_ERROR"
+    assert rich.code == grpc.StatusCode.UNAVAILABLE
+    assert rich.types == {ERROR_INFO, RETRY_INFO}
+    assert retry_delay(rich) == 1.0
+    assert rich.info.reason == "UPSTREAM_UNAVAILABLE"
     assert rich.info.metadata["upstreamCode"] == "99999"
     assert "Internal failure" not in rich.message, "never the vendor's body"
 

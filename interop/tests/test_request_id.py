@@ -61,5 +61,5 @@ def test_a_missing_or_unusable_request_id_is_replaced_by_a_uuid(pb, document_stu
 def test_credential_errors_carry_it_too(pb, process_stub):
     rich = call_error(process_stub.SetProcessDocument, set_document(pb, awaiting_id()),
                       metadata=(("x-request-id", "interop-no-credentials"),))
-    assert rich.info.reason == "CREDENTIALS_MISSING"
+    assert rich.info.reason == "ACCESS_TOKEN_MISSING"
     assert rich.request_info.request_id == "interop-no-credentials"

@@ -4,19 +4,8 @@
 use tonic::Code::*;
 use tonic_types::{ErrorDetails, FieldViolation};
 
-use super::{DEFAULT_RETRY_DELAY, Mapped, Origin};
+use super::{DEFAULT_RETRY_DELAY, Mapped, Origin, Reason, reason};
 use crate::idempotency::{IdempotencyError, REQUEST_ID_MAX_CHARS, RequestKeyProblem};
-
-/// The reasons this table emits, with their codes (for the README check).
-#[cfg(test)]
-pub(super) const REASONS: &[(&str, tonic::Code)] = &[
-    ("REQUEST_ID_INVALID", InvalidArgument),
-    ("REQUEST_ID_REUSED", InvalidArgument),
-    ("REQUEST_IN_PROGRESS", Aborted),
-    ("REQUEST_OUTCOME_UNKNOWN", Aborted),
-    ("IDEMPOTENCY_STORE_UNAVAILABLE", Unavailable),
-    ("IDEMPOTENCY_RECORD_UNREADABLE", Internal),
-];
 
 pub(super) fn idempotency(error: &IdempotencyError) -> Mapped {
     let with = |code, reason, message: &str, details| Mapped {
@@ -24,9 +13,9 @@ pub(super) fn idempotency(error: &IdempotencyError) -> Mapped {
         details,
         ..Mapped::new(code, reason, Origin::Facade)
     };
-    let on_request_id = |reason: &str, description: String| {
+    let on_request_id = |reason: Reason, description: String| {
         let mut violation = FieldViolation::new("request_id", description);
-        violation.reason = reason.to_owned();
+        violation.reason = reason.as_str().to_owned();
         let mut details = ErrorDetails::new();
         details.set_bad_request(vec![violation]);
         details
@@ -47,19 +36,29 @@ pub(super) fn idempotency(error: &IdempotencyError) -> Mapped {
                         .to_owned()
                 }
             };
-            let details = on_request_id("REQUEST_ID_INVALID", description.clone());
-            with(InvalidArgument, "REQUEST_ID_INVALID", &description, details)
+            let details = on_request_id(reason!("REQUEST_ID_INVALID"), description.clone());
+            with(
+                InvalidArgument,
+                reason!("REQUEST_ID_INVALID"),
+                &description,
+                details,
+            )
         }
         // Nothing was sent: a new request needs a new request id.
         IdempotencyError::RequestIdReused => {
             let description = "request_id was already used with a different request; use a new request_id for a new request";
-            let details = on_request_id("REQUEST_ID_REUSED", description.to_owned());
-            with(InvalidArgument, "REQUEST_ID_REUSED", description, details)
+            let details = on_request_id(reason!("REQUEST_ID_REUSED"), description.to_owned());
+            with(
+                InvalidArgument,
+                reason!("REQUEST_ID_REUSED"),
+                description,
+                details,
+            )
         }
         // The first call is running (here or on another replica).
         IdempotencyError::InProgress { retry_after } => with(
             Aborted,
-            "REQUEST_IN_PROGRESS",
+            reason!("REQUEST_IN_PROGRESS"),
             "a call with this request_id is still running; retry after the RetryInfo delay to get its answer",
             retry(*retry_after),
         ),
@@ -67,7 +66,7 @@ pub(super) fn idempotency(error: &IdempotencyError) -> Mapped {
         // retry could create a second, billed process.
         IdempotencyError::OutcomeUnknown => with(
             Aborted,
-            "REQUEST_OUTCOME_UNKNOWN",
+            reason!("REQUEST_OUTCOME_UNKNOWN"),
             "the vendor may or may not have created the process for this request_id; \
              do not retry it blindly: find the process first, or accept a possible duplicate with a new request_id",
             ErrorDetails::new(),
@@ -75,13 +74,13 @@ pub(super) fn idempotency(error: &IdempotencyError) -> Mapped {
         // Fail closed: without the store the facade cannot promise one call.
         IdempotencyError::StoreUnavailable => with(
             Unavailable,
-            "IDEMPOTENCY_STORE_UNAVAILABLE",
+            reason!("IDEMPOTENCY_STORE_UNAVAILABLE"),
             "the idempotency store is unavailable; retry with the same request_id",
             retry(DEFAULT_RETRY_DELAY),
         ),
         IdempotencyError::RecordUnreadable => with(
             Internal,
-            "IDEMPOTENCY_RECORD_UNREADABLE",
+            reason!("IDEMPOTENCY_RECORD_UNREADABLE"),
             "the stored answer for this request_id cannot be read",
             ErrorDetails::new(),
         ),

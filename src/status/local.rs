@@ -9,11 +9,11 @@ use tonic::Code::*;
 use tonic_types::{ErrorDetails, FieldViolation, LocalizedMessage};
 
 use super::{
-    DEFAULT_RETRY_DELAY, Mapped, Origin,
+    DEFAULT_RETRY_DELAY, Mapped, Origin, Reason, reason,
     vendor::{Key, VENDOR_ROWS},
 };
 use crate::{
-    credentials::{CredentialsError, TokenWaitError},
+    credentials::{API_KEY_KEY, CredentialsError, TokenWaitError},
     upstream::{
         Api::{self, Id, IdCloud},
         TokenError,
@@ -24,7 +24,8 @@ use crate::{
 /// Local validation: each rule's reason, and the vendor code (of the API
 /// family named) that the vendor's own rejection of the same input carries.
 /// Where the reference pages document no code for a condition the facade
-/// checks, the closest documented one is used (marked "assumed").
+/// checks, the closest documented one is used (see
+/// [`upstream_code_assumed`], which ErrorInfo reports).
 #[rustfmt::skip]
 pub const LOCAL_RULES: &[(Rule, &str, Api, Option<i64>)] = &[
     // SetProcessDocument: the IDCloud API answers 3 for every field problem.
@@ -73,9 +74,62 @@ pub const LOCAL_RULES: &[(Rule, &str, Api, Option<i64>)] = &[
     (Rule::EmailRequiredByChannel, "PERSON_EMAIL_REQUIRED", IdCloud, Some(3)),
 ];
 
+/// Whether the vendor code a local rule carries in `upstreamCode` is the
+/// facade's reading rather than one a reference page states for that
+/// condition. ErrorInfo then says so (`upstreamCodeAssumed: "true"`), so that
+/// a client does not take the code for the vendor's word. Exhaustive, so
+/// that a new rule must decide.
+pub fn upstream_code_assumed(rule: Rule) -> bool {
+    match rule {
+        // The facade's own bounds on a value that becomes a URL path
+        // segment: the vendor's "process id is invalid" (3) is the closest
+        // answer, but no page says what the vendor answers to an id that
+        // cannot be sent.
+        Rule::ProcessIdMissing | Rule::ProcessIdMalformed | Rule::ProcessIdTooLong => true,
+        // The page names the three types and "without formatting symbols",
+        // but lists no message (so no row) for either refusal.
+        Rule::DuiTypeUnknown | Rule::DuiTypeNotAccepted | Rule::DuiValueFormatted => true,
+        // No code for an unset subject type, nor for a third file.
+        Rule::SubjectDuiTypeMissing | Rule::TooManyFiles => true,
+        // Stated by the pages with their code (or, for the reads, carrying
+        // no code at all).
+        Rule::DuiTypeMissing
+        | Rule::DuiValueMissing
+        | Rule::DuiValueTooLong
+        | Rule::SubjectMissing
+        | Rule::SubjectCodeMissing
+        | Rule::SubjectCodeInvalid
+        | Rule::SubjectNameInvalid
+        | Rule::SubjectGenderInvalid
+        | Rule::SubjectBirthDateInvalid
+        | Rule::SubjectEmailInvalid
+        | Rule::SubjectPhoneInvalid
+        | Rule::DocumentMissing
+        | Rule::PurposeInvalid
+        | Rule::AuthProcessIdInvalid
+        | Rule::CaptureMissing
+        | Rule::ImageMissing
+        | Rule::ImageTooLarge
+        | Rule::ImageFormatUnsupported
+        | Rule::ImageUndecodable
+        | Rule::ImageResolutionTooLow
+        | Rule::ReusableCodeMissing
+        | Rule::ReusableCodeFormatted
+        | Rule::DocumentTypeMissing
+        | Rule::DocumentTypeUnknown
+        | Rule::DocumentProcessIdMissing
+        | Rule::DocumentProcessIdTooLong
+        | Rule::DocumentProcessIdMalformed
+        | Rule::FriendlyNameTooLong
+        | Rule::PhoneRequiredByChannel
+        | Rule::PhoneMalformed
+        | Rule::EmailRequiredByChannel => false,
+    }
+}
+
 /// RESOURCE_EXHAUSTED for a limit of the facade's own.
 pub(super) fn facade_limit(
-    reason: &'static str,
+    reason: Reason,
     message: String,
     (key, value): (&str, usize),
     retry: Option<Duration>,
@@ -118,7 +172,7 @@ pub(super) fn local(invalid: &InvalidRequest) -> Mapped {
     let (reason, api, upstream_code) =
         rows.first()
             .copied()
-            .unwrap_or(("INVALID_REQUEST", IdCloud, None));
+            .unwrap_or((reason!("INVALID_REQUEST").as_str(), IdCloud, None));
     if let Some(message) = pt_br_message(api, upstream_code, reason) {
         details.set_localized_message("pt-BR", message);
     }
@@ -127,11 +181,24 @@ pub(super) fn local(invalid: &InvalidRequest) -> Mapped {
         [only] => only.description.clone(),
         many => format!("{} fields are invalid; see BadRequest", many.len()),
     };
+    let mut metadata = HashMap::new();
+    let first_assumed = invalid
+        .violations
+        .first()
+        .is_some_and(|v| upstream_code_assumed(v.rule));
+    if upstream_code.is_some() && first_assumed {
+        metadata.insert("upstreamCodeAssumed".to_owned(), "true".to_owned());
+    }
     Mapped {
         message,
         upstream_code: upstream_code.map(|code| code.to_string()),
+        metadata,
         details,
-        ..Mapped::new(InvalidArgument, reason, Origin::Facade)
+        ..Mapped::new(
+            InvalidArgument,
+            Reason::of_local_rule(reason),
+            Origin::Facade,
+        )
     }
 }
 
@@ -140,7 +207,7 @@ fn local_rule(rule: Rule) -> (&'static str, Api, Option<i64>) {
         .iter()
         .find(|(r, ..)| *r == rule)
         .map(|(_, reason, api, code)| (*reason, *api, *code))
-        .unwrap_or(("INVALID_REQUEST", IdCloud, None))
+        .unwrap_or((reason!("INVALID_REQUEST").as_str(), IdCloud, None))
 }
 
 /// The vendor's documented Portuguese message for the same condition, if it
@@ -156,17 +223,27 @@ fn pt_br_message(api: Api, code: Option<i64>, reason: &str) -> Option<&'static s
 
 /// The call's credentials could not be had: the caller's metadata, or the
 /// facade's own token.
+///
+/// The caller's metadata refused here carries the reason of the vendor's
+/// answer to the same condition (a missing token is `ACCESS_TOKEN_MISSING`
+/// whether the facade or the vendor noticed; one that cannot travel as a
+/// header is the vendor's "invalid"), so a client never cares who refused.
 pub(super) fn credentials(error: &CredentialsError) -> Mapped {
     let refused = |code, reason, message: String| Mapped {
         message,
         ..Mapped::new(code, reason, Origin::Facade)
     };
+    let is_api_key = |key: &str| key == API_KEY_KEY;
     match error {
         CredentialsError::Missing { key } => Mapped {
             metadata: HashMap::from([("metadataKey".to_owned(), (*key).to_owned())]),
             ..refused(
                 Unauthenticated,
-                "CREDENTIALS_MISSING",
+                if is_api_key(key) {
+                    reason!("API_KEY_MISSING")
+                } else {
+                    reason!("ACCESS_TOKEN_MISSING")
+                },
                 format!("missing `{key}` metadata: the vendor credential to forward"),
             )
         },
@@ -174,20 +251,24 @@ pub(super) fn credentials(error: &CredentialsError) -> Mapped {
             metadata: HashMap::from([("metadataKey".to_owned(), (*key).to_owned())]),
             ..refused(
                 Unauthenticated,
-                "CREDENTIALS_MALFORMED",
+                if is_api_key(key) {
+                    reason!("API_KEY_INVALID")
+                } else {
+                    reason!("ACCESS_TOKEN_INVALID")
+                },
                 format!("`{key}` metadata cannot be sent as an HTTP header"),
             )
         },
         // The facade's own credentials: never the caller's fault.
         CredentialsError::Token(TokenWaitError::TimedOut) => refused(
             DeadlineExceeded,
-            "UPSTREAM_TOKEN_TIMEOUT",
+            reason!("UPSTREAM_TOKEN_TIMEOUT"),
             "no access token could be obtained within the call's deadline".to_owned(),
         ),
         CredentialsError::Token(TokenWaitError::Failed(token)) => token_failure(token),
         CredentialsError::UnsendableToken => refused(
             Internal,
-            "UPSTREAM_TOKEN_UNUSABLE",
+            reason!("UPSTREAM_TOKEN_UNUSABLE"),
             "the vendor issued an access token that cannot be sent in a header".to_owned(),
         ),
     }
@@ -201,18 +282,18 @@ fn token_failure(token: &TokenError) -> Mapped {
             details.set_retry_info(Some(DEFAULT_RETRY_DELAY));
             (
                 Unavailable,
-                "UPSTREAM_TOKEN_UNAVAILABLE",
+                reason!("UPSTREAM_TOKEN_UNAVAILABLE"),
                 "the vendor's token endpoint is unavailable",
             )
         }
         TokenError::Rejected { .. } => (
             Internal,
-            "UPSTREAM_CREDENTIALS_REJECTED",
+            reason!("UPSTREAM_CREDENTIALS_REJECTED"),
             "the vendor rejected the facade's service account",
         ),
         TokenError::AssertionNotSigned => (
             Internal,
-            "SERVICE_ACCOUNT_KEY_UNUSABLE",
+            reason!("SERVICE_ACCOUNT_KEY_UNUSABLE"),
             "the facade's service account key could not sign an assertion",
         ),
     };
@@ -226,5 +307,40 @@ fn token_failure(token: &TokenError) -> Mapped {
         metadata,
         details,
         ..Mapped::new(code, reason, Origin::Facade)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The mark qualifies `upstreamCode`: a rule without a code has nothing
+    /// to mark, so an assumed rule always carries one.
+    #[test]
+    fn every_assumed_rule_carries_a_code() {
+        for rule in Rule::ALL.into_iter().filter(|r| upstream_code_assumed(*r)) {
+            let (.., code) = local_rule(rule);
+            assert!(code.is_some(), "{rule:?}");
+        }
+    }
+
+    #[test]
+    fn the_mark_follows_the_first_violation() {
+        let invalid = |rules: &[Rule]| InvalidRequest {
+            violations: rules
+                .iter()
+                .map(|rule| crate::validation::Violation {
+                    field: "f".into(),
+                    rule: *rule,
+                    description: "d".into(),
+                })
+                .collect(),
+        };
+        let marked = local(&invalid(&[Rule::TooManyFiles, Rule::SubjectCodeInvalid]));
+        assert_eq!(marked.metadata["upstreamCodeAssumed"], "true");
+        let unmarked = local(&invalid(&[Rule::SubjectCodeInvalid, Rule::TooManyFiles]));
+        assert!(!unmarked.metadata.contains_key("upstreamCodeAssumed"));
+        let no_code = local(&invalid(&[Rule::ReusableCodeMissing]));
+        assert!(no_code.metadata.is_empty());
     }
 }

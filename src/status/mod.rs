@@ -23,17 +23,22 @@
 //! "intermediary" table. Status messages are short English for developers:
 //! never an upstream body, a token, or personal data.
 
+#[cfg(test)]
+mod catalogue;
 mod idempotency;
 mod local;
 #[cfg(test)]
 mod readme;
+mod reason;
 mod server;
 mod transport;
 mod vendor;
 
 use std::{collections::HashMap, time::Duration};
 
-pub use local::LOCAL_RULES;
+pub use local::{LOCAL_RULES, upstream_code_assumed};
+use reason::reason;
+pub use reason::{ERROR_REASON_NAMES, Reason};
 pub use server::{ServerError, Stage, server_status};
 use tonic::{Code, Status};
 use tonic_types::{ErrorDetails, StatusExt};
@@ -48,8 +53,10 @@ use crate::{
     validation::InvalidRequest,
 };
 
-/// `ErrorInfo.domain` of every error this service emits.
-pub const ERROR_DOMAIN: &str = "unico-facade";
+/// `ErrorInfo.domain` of every error this service emits: a stable service
+/// name (AIP-193), not the binary's or the telemetry's name, so that it never
+/// changes with a deployment.
+pub const ERROR_DOMAIN: &str = "identity.unico-facade";
 /// The retry hint given for a 429 without `Retry-After`, and for a refused
 /// connection (nothing was sent, so a retry is safe).
 pub const DEFAULT_RETRY_DELAY: Duration = Duration::from_secs(1);
@@ -124,7 +131,7 @@ impl Origin {
 struct Mapped {
     code: Code,
     message: String,
-    reason: &'static str,
+    reason: Reason,
     origin: Origin,
     /// The vendor's HTTP status, when an answer had one.
     upstream_http_status: Option<u16>,
@@ -138,7 +145,7 @@ struct Mapped {
 }
 
 impl Mapped {
-    fn new(code: Code, reason: &'static str, origin: Origin) -> Self {
+    fn new(code: Code, reason: Reason, origin: Origin) -> Self {
         Self {
             code,
             message: String::new(),
@@ -175,7 +182,7 @@ pub fn to_status(error: &FacadeError, request_id: Option<&str>) -> (Status, Summ
     let mapped = map(error);
     let summary = Summary {
         code: mapped.code,
-        reason: mapped.reason,
+        reason: mapped.reason.as_str(),
         local: is_refusal(error),
         upstream_http_status: mapped.upstream_http_status,
         upstream_code: mapped.upstream_code.clone(),
@@ -201,7 +208,7 @@ pub fn to_status(error: &FacadeError, request_id: Option<&str>) -> (Status, Summ
     if let Some(id) = request_id {
         details.set_request_info(id, "");
     }
-    details.set_error_info(reason, ERROR_DOMAIN, metadata);
+    details.set_error_info(reason.as_str(), ERROR_DOMAIN, metadata);
     (Status::with_error_details(code, message, details), summary)
 }
 
@@ -229,14 +236,14 @@ fn map(error: &FacadeError) -> Mapped {
         FacadeError::Credentials(error) => local::credentials(error),
         FacadeError::Idempotency(error) => idempotency::idempotency(error),
         FacadeError::RequestTooLarge { limit } => local::facade_limit(
-            "REQUEST_TOO_LARGE",
+            reason!("REQUEST_TOO_LARGE"),
             format!("the request is larger than the {limit}-byte limit"),
             ("limitBytes", *limit),
             None,
         ),
         // Fast rejection: better a retry elsewhere than a queue here.
         FacadeError::Overloaded { limit } => local::facade_limit(
-            "OVERLOADED",
+            reason!("OVERLOADED"),
             format!("the facade is at its limit of {limit} concurrent calls; retry shortly"),
             ("limit", *limit),
             Some(DEFAULT_RETRY_DELAY),
@@ -244,7 +251,7 @@ fn map(error: &FacadeError) -> Mapped {
         // The vendor allows a few requests per second per tenant: the
         // facade queues within each call's deadline, and refuses beyond.
         FacadeError::UpstreamRateLimited { wait } => local::facade_limit(
-            "UPSTREAM_RATE_LIMIT_QUEUE_FULL",
+            reason!("UPSTREAM_RATE_LIMIT_QUEUE_FULL"),
             "the outgoing rate limit cannot fit this call within its deadline".to_owned(),
             ("waitMillis", wait.as_millis() as usize),
             Some(*wait),
@@ -255,7 +262,11 @@ fn map(error: &FacadeError) -> Mapped {
             message:
                 "the process was not final before the call's deadline; watch again or read it later"
                     .to_owned(),
-            ..Mapped::new(Code::DeadlineExceeded, "PROCESS_NOT_FINAL", Origin::Facade)
+            ..Mapped::new(
+                Code::DeadlineExceeded,
+                reason!("PROCESS_NOT_FINAL"),
+                Origin::Facade,
+            )
         },
         FacadeError::Upstream {
             endpoint,
@@ -290,7 +301,7 @@ fn upstream(
         );
         return Mapped {
             code: Code::Internal,
-            reason: "UPSTREAM_TENANT_MISCONFIGURED",
+            reason: reason!("UPSTREAM_TENANT_MISCONFIGURED"),
             message: "the facade's tenant is not configured at the vendor for this call".to_owned(),
             details: ErrorDetails::new(),
             ..mapped
@@ -304,7 +315,7 @@ fn upstream(
     );
     Mapped {
         code: Code::Internal,
-        reason: "UPSTREAM_CREDENTIALS_REJECTED",
+        reason: reason!("UPSTREAM_CREDENTIALS_REJECTED"),
         message: "the vendor rejected the facade's own credentials".to_owned(),
         details: ErrorDetails::new(),
         ..mapped
@@ -357,6 +368,13 @@ mod tests {
                     Rule::SubjectDuiTypeMissing | Rule::DocumentMissing | Rule::TooManyFiles
                 );
             assert!(same, "{rule:?}: {reason} vs {}", row.reason);
+            // More than two files is one case of 99989's structure error: a
+            // more precise reason, but the same party, code and field.
+            if *rule == Rule::TooManyFiles {
+                assert_eq!(row.reason, "DOCUMENT_INVALID");
+                assert_eq!(row.code, InvalidArgument);
+                assert_eq!(row.detail, Detail::Field("document.new_capture.files"));
+            }
         }
     }
 
@@ -365,6 +383,7 @@ mod tests {
         for r in VENDOR_ROWS {
             assert!(
                 r.reason
+                    .as_str()
                     .bytes()
                     .all(|b| b.is_ascii_uppercase() || b == b'_'),
                 "{}",
@@ -399,12 +418,11 @@ mod tests {
             find_row(Api::Id, &answer, &reusing()).unwrap().reason,
             "DOCUMENT_ID_INVALID"
         );
-        assert_eq!(
-            find_row(Api::Id, &answer, &CallContext::default())
-                .unwrap()
-                .reason,
-            "UPSTREAM_REJECTED_FACADE_REQUEST"
-        );
+        // On a new capture the structure is built from the caller's files.
+        let row = find_row(Api::Id, &answer, &CallContext::default()).unwrap();
+        assert_eq!(row.reason, "DOCUMENT_INVALID");
+        assert_eq!(row.code, InvalidArgument);
+        assert_eq!(row.detail, Detail::Field("document.new_capture.files"));
     }
 
     #[test]
@@ -647,6 +665,69 @@ mod tests {
             assert_eq!(status.code(), caller_code);
             assert_eq!(summary.reason, caller_reason);
         }
+    }
+
+    #[test]
+    fn a_codeless_403_and_an_invalid_use_case_are_the_facades_with_its_own_credentials() {
+        for (endpoint, answer, caller_code, caller_reason, facade_reason) in [
+            (
+                Endpoint::SetProcessDocument,
+                vendor(403, None, Some("Forbidden")),
+                PermissionDenied,
+                "UPSTREAM_PERMISSION_DENIED",
+                "UPSTREAM_CREDENTIALS_REJECTED",
+            ),
+            (
+                Endpoint::CreateDocumentProcess,
+                vendor(400, Some(20062), Some("The useCase field is invalid.")),
+                FailedPrecondition,
+                "API_KEY_USE_CASE_INVALID",
+                "UPSTREAM_TENANT_MISCONFIGURED",
+            ),
+        ] {
+            let (error, upstream) = facade_call(endpoint, answer.clone());
+            assert!(!refuses_access_token(
+                endpoint,
+                &upstream,
+                &CallContext::default()
+            ));
+            let (status, summary) = to_status(&error, None);
+            assert_eq!((status.code(), summary.reason), (Internal, facade_reason));
+            let caller = FacadeError::Upstream {
+                endpoint,
+                origin: credentials::Origin::Caller,
+                context: CallContext::default(),
+                error: UpstreamError::Vendor(answer),
+            };
+            let (status, summary) = to_status(&caller, None);
+            assert_eq!(
+                (status.code(), summary.reason),
+                (caller_code, caller_reason)
+            );
+        }
+    }
+
+    #[test]
+    fn try_again_later_is_unavailable_on_idcloud_and_internal_on_the_id_api() {
+        let answer = vendor(500, Some(99999), Some("Internal failure! Try again later"));
+        let idcloud = find_row(Api::IdCloud, &answer, &CallContext::default()).unwrap();
+        assert_eq!(
+            (idcloud.code, idcloud.reason, idcloud.detail),
+            (
+                Unavailable,
+                Reason::known("UPSTREAM_UNAVAILABLE"),
+                Detail::Retry
+            )
+        );
+        let id = find_row(Api::Id, &answer, &CallContext::default()).unwrap();
+        assert_eq!(
+            (id.code, id.reason, id.detail),
+            (
+                Internal,
+                Reason::known("UPSTREAM_INTERNAL_ERROR"),
+                Detail::None
+            )
+        );
     }
 
     #[test]

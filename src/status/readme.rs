@@ -6,35 +6,9 @@ use std::collections::BTreeSet;
 
 use tonic::Code;
 
-use super::{LOCAL_RULES, ServerError, VENDOR_ROWS, server};
+use super::catalogue;
 
 const README: &str = include_str!("../../README.md");
-
-/// Local rules are INVALID_ARGUMENT by construction: their tables list the
-/// rule, the reason and the vendor code instead.
-///
-/// Reasons emitted outside the two tables (limits, credentials, transport,
-/// the opaque fallback), with their codes.
-const OTHER_REASONS: &[(&str, Code)] = &[
-    ("UPSTREAM_UNREACHABLE", Code::Unavailable),
-    ("UPSTREAM_CONNECTION_LOST", Code::Unavailable),
-    ("UPSTREAM_TIMEOUT", Code::DeadlineExceeded),
-    ("UPSTREAM_RESPONSE_UNPARSEABLE", Code::Internal),
-    ("UPSTREAM_REQUEST_NOT_BUILT", Code::Internal),
-    ("UPSTREAM_UNEXPECTED_ANSWER", Code::Unknown),
-    ("UPSTREAM_CREDENTIALS_REJECTED", Code::Internal),
-    ("UPSTREAM_TENANT_MISCONFIGURED", Code::Internal),
-    ("REQUEST_TOO_LARGE", Code::ResourceExhausted),
-    ("OVERLOADED", Code::ResourceExhausted),
-    ("UPSTREAM_RATE_LIMIT_QUEUE_FULL", Code::ResourceExhausted),
-    ("UPSTREAM_TOKEN_UNAVAILABLE", Code::Unavailable),
-    ("UPSTREAM_TOKEN_TIMEOUT", Code::DeadlineExceeded),
-    ("UPSTREAM_TOKEN_UNUSABLE", Code::Internal),
-    ("SERVICE_ACCOUNT_KEY_UNUSABLE", Code::Internal),
-    ("CREDENTIALS_MISSING", Code::Unauthenticated),
-    ("CREDENTIALS_MALFORMED", Code::Unauthenticated),
-    ("PROCESS_NOT_FINAL", Code::DeadlineExceeded),
-];
 
 /// `google.rpc.Code` names as the README spells them.
 fn code_name(code: Code) -> String {
@@ -64,24 +38,10 @@ fn reasons_in(line: &str) -> impl Iterator<Item = &str> {
     })
 }
 
-fn emitted() -> Vec<(&'static str, Option<Code>)> {
-    let vendor = VENDOR_ROWS.iter().map(|r| (r.reason, Some(r.code)));
-    let local = LOCAL_RULES.iter().map(|(_, reason, ..)| (*reason, None));
-    let other = OTHER_REASONS.iter().map(|(r, c)| (*r, Some(*c)));
-    // An unclassified answer keeps tonic's code, whatever it is.
-    let server = server::ALL.iter().map(|e| match e {
-        ServerError::Unclassified { .. } => (e.reason(), None),
-        e => (e.reason(), Some(e.code())),
-    });
-    let idempotency = super::idempotency::REASONS
-        .iter()
-        .map(|(r, c)| (*r, Some(*c)));
-    vendor
-        .chain(local)
-        .chain(other)
-        .chain(server)
-        .chain(idempotency)
-        .collect()
+/// What the facade emits (local rules without a code: their tables list
+/// the rule, the reason and the vendor code instead).
+fn emitted() -> Vec<catalogue::Emitted> {
+    catalogue::all()
 }
 
 #[test]
@@ -108,7 +68,13 @@ fn every_emitted_reason_is_in_a_readme_table_with_its_code() {
 fn the_readme_tables_name_no_reason_the_facade_does_not_emit() {
     let emitted: BTreeSet<&str> = emitted().into_iter().map(|(r, _)| r).collect();
     // Words in the tables that are not reasons: detail types and values.
-    let not_reasons = ["PROCESS_STATE", "PROCESS_FLOW", "SELFIE_JWT", "UPSTREAM_…"];
+    let not_reasons = [
+        "PROCESS_STATE",
+        "PROCESS_FLOW",
+        "SELFIE_JWT",
+        "TENANT_CONFIGURATION",
+        "UPSTREAM_…",
+    ];
     for line in table_lines() {
         for word in reasons_in(line) {
             assert!(

@@ -16,7 +16,7 @@ use std::{collections::HashMap, time::Duration};
 use tonic::{Code, Status};
 use tonic_types::{ErrorDetails, StatusExt};
 
-use super::{ERROR_DOMAIN, Origin, Summary};
+use super::{ERROR_DOMAIN, Origin, Reason, Summary, reason};
 
 /// Where a call was when the facade gave up on it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -130,11 +130,11 @@ pub(crate) const ALL: &[ServerError] = &[
 /// One row of the table: the code, the reason, the status message.
 struct Row {
     code: Code,
-    reason: &'static str,
+    reason: Reason,
     message: &'static str,
 }
 
-const fn row(code: Code, reason: &'static str, message: &'static str) -> Row {
+const fn row(code: Code, reason: Reason, message: &'static str) -> Row {
     Row {
         code,
         reason,
@@ -148,28 +148,28 @@ impl ServerError {
         use Code::*;
         match self {
             // Both stages: the caller's budget is spent, whoever was slow.
-            Self::CallDeadlineExceeded { .. } => row(DeadlineExceeded, "CALL_DEADLINE_EXCEEDED", "the call's deadline expired"),
+            Self::CallDeadlineExceeded { .. } => row(DeadlineExceeded, reason!("CALL_DEADLINE_EXCEEDED"), "the call's deadline expired"),
             // A facade limit, like the size limit: RESOURCE_EXHAUSTED, so that
             // it is never mistaken for the caller's own deadline.
-            Self::RequestMessageTimeout { .. } => row(ResourceExhausted, "REQUEST_MESSAGE_TIMEOUT", "the request message did not arrive in time"),
+            Self::RequestMessageTimeout { .. } => row(ResourceExhausted, reason!("REQUEST_MESSAGE_TIMEOUT"), "the request message did not arrive in time"),
             // The wire: the caller's mistakes, INVALID_ARGUMENT.
-            Self::RequestUndecodable => row(InvalidArgument, "REQUEST_UNDECODABLE", "the request message cannot be decoded as the method's request type"),
-            Self::RequestFrameTruncated => row(InvalidArgument, "REQUEST_FRAME_TRUNCATED", "the request body ended inside a length-prefixed message"),
-            Self::RequestFrameInvalid => row(InvalidArgument, "REQUEST_FRAME_INVALID", "the request frame's compressed flag is neither 0 nor 1"),
-            Self::RequestCompressedWithoutEncoding => row(InvalidArgument, "REQUEST_COMPRESSED_WITHOUT_ENCODING", "a message is marked compressed but grpc-encoding names no encoding"),
-            Self::RequestDecompressionFailed => row(InvalidArgument, "REQUEST_DECOMPRESSION_FAILED", "the request message does not decompress"),
-            Self::RequestMessageMissing => row(InvalidArgument, "REQUEST_MESSAGE_MISSING", "the request has no message"),
-            Self::RequestExtraMessage => row(InvalidArgument, "REQUEST_EXTRA_MESSAGE", "a unary call takes exactly one request message"),
-            Self::ContentTypeUnsupported => row(InvalidArgument, "CONTENT_TYPE_UNSUPPORTED", "the content-type must be application/grpc"),
+            Self::RequestUndecodable => row(InvalidArgument, reason!("REQUEST_UNDECODABLE"), "the request message cannot be decoded as the method's request type"),
+            Self::RequestFrameTruncated => row(InvalidArgument, reason!("REQUEST_FRAME_TRUNCATED"), "the request body ended inside a length-prefixed message"),
+            Self::RequestFrameInvalid => row(InvalidArgument, reason!("REQUEST_FRAME_INVALID"), "the request frame's compressed flag is neither 0 nor 1"),
+            Self::RequestCompressedWithoutEncoding => row(InvalidArgument, reason!("REQUEST_COMPRESSED_WITHOUT_ENCODING"), "a message is marked compressed but grpc-encoding names no encoding"),
+            Self::RequestDecompressionFailed => row(InvalidArgument, reason!("REQUEST_DECOMPRESSION_FAILED"), "the request message does not decompress"),
+            Self::RequestMessageMissing => row(InvalidArgument, reason!("REQUEST_MESSAGE_MISSING"), "the request has no message"),
+            Self::RequestExtraMessage => row(InvalidArgument, reason!("REQUEST_EXTRA_MESSAGE"), "a unary call takes exactly one request message"),
+            Self::ContentTypeUnsupported => row(InvalidArgument, reason!("CONTENT_TYPE_UNSUPPORTED"), "the content-type must be application/grpc"),
             // Not served here.
-            Self::RequestEncodingUnsupported => row(Unimplemented, "REQUEST_ENCODING_UNSUPPORTED", "the request's grpc-encoding is not accepted; see grpc-accept-encoding"),
-            Self::MethodNotFound => row(Unimplemented, "METHOD_NOT_FOUND", "no such service or method on this server"),
-            Self::HttpMethodNotAllowed => row(Unimplemented, "HTTP_METHOD_NOT_ALLOWED", "gRPC calls use POST"),
+            Self::RequestEncodingUnsupported => row(Unimplemented, reason!("REQUEST_ENCODING_UNSUPPORTED"), "the request's grpc-encoding is not accepted; see grpc-accept-encoding"),
+            Self::MethodNotFound => row(Unimplemented, reason!("METHOD_NOT_FOUND"), "no such service or method on this server"),
+            Self::HttpMethodNotAllowed => row(Unimplemented, reason!("HTTP_METHOD_NOT_ALLOWED"), "gRPC calls use POST"),
             // Never sent (the caller is gone): the call's log line and count.
-            Self::ClientCancelled { .. } => row(Cancelled, "CLIENT_CANCELLED", "the caller cancelled the call or its connection closed"),
+            Self::ClientCancelled { .. } => row(Cancelled, reason!("CLIENT_CANCELLED"), "the caller cancelled the call or its connection closed"),
             // The call may have reached the vendor: no retry hint.
-            Self::ShutdownGraceExpired { .. } => row(Unavailable, "SHUTDOWN_GRACE_EXPIRED", "the facade is shutting down and could not finish the call"),
-            Self::Unclassified { code } => row(*code, "SERVER_ANSWER_UNCLASSIFIED", ""),
+            Self::ShutdownGraceExpired { .. } => row(Unavailable, reason!("SHUTDOWN_GRACE_EXPIRED"), "the facade is shutting down and could not finish the call"),
+            Self::Unclassified { code } => row(*code, reason!("SERVER_ANSWER_UNCLASSIFIED"), ""),
         }
     }
 
@@ -192,7 +192,7 @@ impl ServerError {
 
     /// ErrorInfo's reason.
     pub fn reason(&self) -> &'static str {
-        self.row().reason
+        self.row().reason.as_str()
     }
 
     /// Refused by the facade with no upstream call possible.
@@ -234,14 +234,14 @@ pub fn server_status(
     if let Some(id) = request_id {
         details.set_request_info(id, "");
     }
-    details.set_error_info(row.reason, ERROR_DOMAIN, metadata);
+    details.set_error_info(row.reason.as_str(), ERROR_DOMAIN, metadata);
     let message = match (row.message, original_message) {
         ("", Some(original)) => original,
         (message, _) => message,
     };
     let summary = Summary {
         code: row.code,
-        reason: row.reason,
+        reason: row.reason.as_str(),
         local: error.is_local_refusal(),
         upstream_http_status: None,
         upstream_code: None,

@@ -4,7 +4,7 @@
 use tonic::Code::*;
 use tonic_types::ErrorDetails;
 
-use super::{DEFAULT_RETRY_DELAY, Mapped, Origin};
+use super::{DEFAULT_RETRY_DELAY, Mapped, Origin, reason};
 use crate::upstream::{Endpoint, UpstreamError};
 
 /// Failures before any vendor answer existed.
@@ -16,36 +16,36 @@ pub(super) fn transport(endpoint: Endpoint, error: &UpstreamError) -> Mapped {
             details.set_retry_info(Some(DEFAULT_RETRY_DELAY));
             (
                 Unavailable,
-                "UPSTREAM_UNREACHABLE",
+                reason!("UPSTREAM_UNREACHABLE"),
                 "could not connect to the upstream",
             )
         }
         // The request may have been processed: no retry hint.
         UpstreamError::ConnectionLost { .. } => (
             Unavailable,
-            "UPSTREAM_CONNECTION_LOST",
+            reason!("UPSTREAM_CONNECTION_LOST"),
             "the connection to the upstream was lost before a complete answer",
         ),
         UpstreamError::Timeout { .. } => (
             DeadlineExceeded,
-            "UPSTREAM_TIMEOUT",
+            reason!("UPSTREAM_TIMEOUT"),
             "the upstream did not answer in time",
         ),
         UpstreamError::UnparseableResponse { .. } => (
             Internal,
-            "UPSTREAM_RESPONSE_UNPARSEABLE",
+            reason!("UPSTREAM_RESPONSE_UNPARSEABLE"),
             "the upstream's answer could not be understood",
         ),
         UpstreamError::BuildRequest { .. } | UpstreamError::Vendor(_) => (
             Internal,
-            "UPSTREAM_REQUEST_NOT_BUILT",
+            reason!("UPSTREAM_REQUEST_NOT_BUILT"),
             "the facade could not build the upstream request",
         ),
     };
     if code == Internal {
-        tracing::error!(route = endpoint.route(), reason, error = %error, "upstream call failed on the facade's side");
+        tracing::error!(route = endpoint.route(), reason = reason.as_str(), error = %error, "upstream call failed on the facade's side");
     } else {
-        tracing::warn!(route = endpoint.route(), reason, error = %error, "upstream call failed");
+        tracing::warn!(route = endpoint.route(), reason = reason.as_str(), error = %error, "upstream call failed");
     }
     let upstream_http_status = match error {
         UpstreamError::UnparseableResponse { http_status, .. } => Some(*http_status),

@@ -5,7 +5,7 @@
 use tonic::Code;
 use tonic_types::{ErrorDetails, FieldViolation};
 
-use super::{CallContext, DEFAULT_RETRY_DELAY, Mapped, Origin};
+use super::{CallContext, DEFAULT_RETRY_DELAY, Mapped, Origin, Reason, reason};
 use crate::upstream::{Api, Endpoint, UpstreamError, VendorCode, VendorError};
 
 /// Which extra detail a row adds to ErrorInfo.
@@ -16,6 +16,9 @@ pub enum Detail {
     Field(&'static str),
     /// PreconditionFailure of this type, the call's resource as subject.
     Precondition(&'static str),
+    /// PreconditionFailure of this type about this fixed subject (a setting
+    /// of the credentials, not the call's resource).
+    PreconditionOn(&'static str, &'static str),
     /// ResourceInfo of this resource type, named by the call's resource.
     Resource(&'static str),
     /// RetryInfo from `Retry-After`, or [`DEFAULT_RETRY_DELAY`].
@@ -71,7 +74,7 @@ pub struct VendorRow {
     pub api: Option<Api>,
     pub key: Key,
     pub code: Code,
-    pub reason: &'static str,
+    pub reason: Reason,
     pub detail: Detail,
     /// What the answer says about the credentials.
     pub credential: Credential,
@@ -94,7 +97,8 @@ const fn row(
         api,
         key,
         code,
-        reason,
+        // In the const table: a name the contract's enum lacks fails the build.
+        reason: Reason::known(reason),
         detail,
         credential: Credential::None,
         summary,
@@ -118,7 +122,7 @@ use Code::*;
 use Credential::{
     AccessToken as TOKEN, ApiKey as KEY, Permission as PERM, TenantConfiguration as TENANT,
 };
-use Detail::{Field, Precondition, Resource, Retry, RetryIfHinted};
+use Detail::{Field, Precondition, PreconditionOn, Resource, Retry, RetryIfHinted};
 use Key::{
     Code as C, CodeAndMessage as CM, CodeAndPrefix as CP, CodeWhenReusing as R, Status as S,
     StatusAndMessage as SM, StatusOnResource as SR,
@@ -186,9 +190,12 @@ pub const VENDOR_ROWS: &[VendorRow] = &[
     row(ID, C(20008), InvalidArgument, "SUBJECT_EMAIL_INVALID", Field("subject.email"), "subject.email is not a valid address"),
     pt(row(ID, C(20005), InvalidArgument, "SUBJECT_CODE_REQUIRED", Field("subject.code"), "subject.code is required"), "O parâmetro subject.code não foi informado."),
     pt(row(ID, C(20004), InvalidArgument, "SUBJECT_REQUIRED", Field("subject"), "subject is required"), "O parâmetro subject não foi informado."),
-    // The selfie JWT behind document.auth_process_id: malformed is the
-    // caller's input; expired or used is a state the caller must redo.
-    row(ID, C(10506), InvalidArgument, "SELFIE_JWT_INVALID", Field("document.auth_process_id"), "the biometric capture is not a valid SDK JWT"),
+    // The selfie JWT behind document.auth_process_id: the facade sends only
+    // the id, the vendor reads the capture it names. Not an SDK capture,
+    // expired or used are all states of that biometric process, which the
+    // caller must capture again (AIP-193: the party who can fix it): so
+    // FAILED_PRECONDITION, its subject the auth process id.
+    row(ID, C(10506), FailedPrecondition, "SELFIE_JWT_INVALID", Precondition("SELFIE_JWT"), "the biometric capture is not a valid capture of the vendor's SDK; capture again"),
     row(ID, C(10507), FailedPrecondition, "SELFIE_JWT_EXPIRED", Precondition("SELFIE_JWT"), "the biometric capture expired; capture again (10 minutes at most)"),
     row(ID, C(10508), FailedPrecondition, "SELFIE_JWT_ALREADY_USED", Precondition("SELFIE_JWT"), "the biometric capture was already used; capture again"),
     // ---- ID API: on a reuse, the only caller input in `document` is the
@@ -196,13 +203,20 @@ pub const VENDOR_ROWS: &[VendorRow] = &[
     // another subject's).
     row(ID, R(99989), InvalidArgument, "DOCUMENT_ID_INVALID", Field("document.reuse.document_id"), "document.reuse.document_id is not a reusable document of this subject"),
     row(ID, R(20068), InvalidArgument, "DOCUMENT_CAPTURE_MISSING", Field("document.reuse.document_id"), "document needs new_capture files or reuse.document_id"),
+    // On a new capture, the facade builds the document's structure from the
+    // caller's files (one or two, front and/or back): what the vendor can
+    // find wrong with it is the caller's files, as the local "more than two
+    // files" rule says (its TOO_MANY_FILES assumes this code).
+    row(ID, C(99989), InvalidArgument, "DOCUMENT_INVALID", Field(FILES), "the upstream found the document's structure invalid; send one or two images, front and/or back"),
     // ---- ID API: codes only a malformed facade request can produce (the
-    // facade always sends a body with a document and never sends useCase):
-    // the caller is not at fault.
-    row(ID, C(99989), Internal, "UPSTREAM_REJECTED_FACADE_REQUEST", NO, "the upstream rejected the request the facade built"),
+    // facade always sends a body with a document): the caller is not at fault.
     row(ID, C(99988), Internal, "UPSTREAM_REJECTED_FACADE_REQUEST", NO, "the upstream rejected the request the facade built"),
-    row(ID, C(20062), Internal, "UPSTREAM_REJECTED_FACADE_REQUEST", NO, "the upstream rejected the request the facade built"),
     row(ID, C(20003), Internal, "UPSTREAM_REJECTED_FACADE_REQUEST", NO, "the upstream rejected the request the facade built"),
+    // The facade never sends `useCase`: the vendor takes it from the API key,
+    // which is the caller's in pass-through mode (its setup at the vendor,
+    // like IDCloud's `XX ID Apikeys are not set`), and the facade's own
+    // otherwise (INTERNAL `UPSTREAM_TENANT_MISCONFIGURED`, by the column).
+    cred(row(ID, C(20062), FailedPrecondition, "API_KEY_USE_CASE_INVALID", PreconditionOn("TENANT_CONFIGURATION", "useCase"), "the use case configured for the API key is not valid for this call"), TENANT),
     // ---- ID API: the caller's credentials.
     cred(pt(row(ID, C(20002), Unauthenticated, "API_KEY_MISSING", NO, "the API key is missing"), "O parâmetro APIKey não foi informado."), KEY),
     cred(pt(row(ID, C(20001), Unauthenticated, "ACCESS_TOKEN_MISSING", NO, "the access token is missing"), "O parâmetro authtoken não foi informado."), TOKEN),
@@ -218,12 +232,21 @@ pub const VENDOR_ROWS: &[VendorRow] = &[
     row(ID, SR(400), InvalidArgument, "PROCESS_ID_INVALID", Field("process_id"), "the upstream rejected the process id"),
     row(ID, SR(404), NotFound, "PROCESS_NOT_FOUND", Resource("process"), "the process was not found in this tenant"),
     row(ID, SR(410), NotFound, "PROCESS_GONE", Resource("process"), "the process ended in error or was deleted by retention"),
-    // ---- Both families.
-    row(ANY, C(99999), Internal, "UPSTREAM_INTERNAL_ERROR", NO, "the upstream failed internally"),
+    // ---- 99999 `Internal failure! Try again later`. IDCloud's calls are
+    // safe to repeat (a document set by the first attempt answers
+    // DOCUMENT_ALREADY_SET) and the vendor asks for a retry with backoff:
+    // UNAVAILABLE with RetryInfo. The ID API's create may have been acted on
+    // and billed: INTERNAL, no retry hint (find the process, or replay the
+    // same request_id).
+    row(IDC, C(99999), Unavailable, "UPSTREAM_UNAVAILABLE", Retry, "the upstream failed and asks to try again later"),
+    row(ID, C(99999), Internal, "UPSTREAM_INTERNAL_ERROR", NO, "the upstream failed internally"),
     // ---- By HTTP status, when no code above matched.
     row(ANY, S(400), InvalidArgument, "UPSTREAM_INVALID_ARGUMENT", NO, "the upstream rejected the request as invalid"),
     cred(row(ANY, S(401), Unauthenticated, "ACCESS_TOKEN_REJECTED", NO, "the upstream rejected the access token"), TOKEN),
-    row(ANY, S(403), PermissionDenied, "UPSTREAM_PERMISSION_DENIED", NO, "the upstream denied the request"),
+    // A 403 without a code says the credentials may not do this: the
+    // caller's are PERMISSION_DENIED; the facade's own, by the column,
+    // INTERNAL `UPSTREAM_CREDENTIALS_REJECTED` (never the caller's fault).
+    cred(row(ANY, S(403), PermissionDenied, "UPSTREAM_PERMISSION_DENIED", NO, "the upstream denied the request"), PERM),
     row(ANY, S(404), NotFound, "UPSTREAM_NOT_FOUND", NO, "the upstream found no such resource"),
     row(ANY, S(409), AlreadyExists, "UPSTREAM_CONFLICT", NO, "the upstream reports a conflict"),
     row(ANY, S(410), NotFound, "UPSTREAM_GONE", NO, "the resource no longer exists upstream"),
@@ -306,7 +329,7 @@ pub(super) fn vendor_answer(
                 "the upstream answered HTTP {} unexpectedly",
                 vendor.http_status
             ),
-            ..answered(Unknown, "UPSTREAM_UNEXPECTED_ANSWER")
+            ..answered(Unknown, reason!("UPSTREAM_UNEXPECTED_ANSWER"))
         };
     };
     if row.code == Internal {
@@ -334,10 +357,13 @@ fn row_details(row: &VendorRow, context: &CallContext, vendor: &VendorError) -> 
         Detail::None => {}
         Detail::Field(path) => {
             let mut violation = FieldViolation::new(path, row.summary);
-            violation.reason = row.reason.to_owned();
+            violation.reason = row.reason.as_str().to_owned();
             details.set_bad_request(vec![violation]);
         }
         Detail::Precondition(kind) => {
+            details.add_precondition_failure_violation(kind, subject, row.summary);
+        }
+        Detail::PreconditionOn(kind, subject) => {
             details.add_precondition_failure_violation(kind, subject, row.summary);
         }
         Detail::Resource(kind) => {
@@ -362,13 +388,13 @@ fn row_details(row: &VendorRow, context: &CallContext, vendor: &VendorError) -> 
 /// reason, the vendor's status and code (never its message or body).
 pub(super) fn log_error(
     endpoint: Endpoint,
-    reason: &'static str,
+    reason: Reason,
     vendor: &VendorError,
     message: &'static str,
 ) {
     tracing::error!(
         route = endpoint.route(),
-        reason,
+        reason = reason.as_str(),
         http_status = vendor.http_status,
         vendor_code = vendor.code.as_ref().map(ToString::to_string),
         "{message}"

@@ -51,27 +51,12 @@ impl RedisSettings {
     /// rate budget) holds its own, so that one's slow commands never queue
     /// behind the other's.
     pub fn connection_manager(&self) -> Result<ConnectionManager, RedisUrlError> {
-        let invalid = |error: redis::RedisError| RedisUrlError {
-            kind: format!("{:?}", error.kind()),
-        };
-        let mut info = self
-            .url
-            .expose_secret()
-            .into_connection_info()
-            .map_err(invalid)?;
-        if let Some(password) = &self.password {
-            let redis = info
-                .redis_settings()
-                .clone()
-                .set_password(password.expose_secret());
-            info = info.set_redis_settings(redis);
-        }
-        let client = Client::open(info).map_err(invalid)?;
         let config = ConnectionManagerConfig::new()
             .set_connection_timeout(Some(CONNECT_TIMEOUT))
             .set_number_of_retries(1)
             .set_max_delay(Duration::from_millis(500));
-        ConnectionManager::new_lazy_with_config(client, config).map_err(invalid)
+        ConnectionManager::new_lazy_with_config(client(self)?, config)
+            .map_err(|error| RedisUrlError::from_kind(error.kind()))
     }
 }
 
@@ -80,6 +65,16 @@ impl RedisSettings {
 #[error("--redis-url is not a usable redis:// or rediss:// URL ({kind})")]
 pub struct RedisUrlError {
     kind: String,
+}
+
+impl RedisUrlError {
+    /// From the client's classification (never its message, which may
+    /// quote the URL).
+    pub fn from_kind(kind: redis::ErrorKind) -> Self {
+        Self {
+            kind: format!("{kind:?}"),
+        }
+    }
 }
 
 #[derive(Clone)]
@@ -94,6 +89,25 @@ impl std::fmt::Debug for RedisStore {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str("RedisStore")
     }
+}
+
+/// The client for `settings` (URL and password), connecting nowhere yet;
+/// shared by the store and by the webhook fan-out.
+pub fn client(settings: &RedisSettings) -> Result<Client, RedisUrlError> {
+    let invalid = |error: redis::RedisError| RedisUrlError::from_kind(error.kind());
+    let mut info = settings
+        .url
+        .expose_secret()
+        .into_connection_info()
+        .map_err(invalid)?;
+    if let Some(password) = &settings.password {
+        let redis = info
+            .redis_settings()
+            .clone()
+            .set_password(password.expose_secret());
+        info = info.set_redis_settings(redis);
+    }
+    Client::open(info).map_err(invalid)
 }
 
 impl RedisStore {

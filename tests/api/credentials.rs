@@ -28,7 +28,7 @@ async fn missing_authorization_is_unauthenticated_naming_the_key() {
             &status,
             Expected {
                 code: Code::Unauthenticated,
-                reason: "CREDENTIALS_MISSING",
+                reason: "ACCESS_TOKEN_MISSING",
                 upstream_http_status: None,
                 upstream_code: None,
             },

@@ -630,3 +630,73 @@ async fn a_caller_waiting_on_a_stalled_refresh_keeps_its_own_deadline() {
         .expect("the refresh completes for later calls");
     assert_eq!(app.emulator.token_requests(), 1);
 }
+
+/// The facade's own credentials, answered as the tables of
+/// `responsible_party.rs` decide for the caller's: never the caller's
+/// fault, never a refresh for a permission.
+#[tokio::test]
+async fn the_facades_own_account_refused_is_internal_and_not_the_callers_fault() {
+    let app = app_with_ttl(Duration::from_secs(3600)).await;
+    let use_case = r#"{"error":{"code":20062,"message":"The useCase field is invalid."}}"#;
+    let cases = [
+        // A 403 without a code: PERMISSION_DENIED with the caller's
+        // credentials, the facade's account here.
+        (
+            EmulatedEndpoint::SetProcessDocument,
+            403,
+            "Forbidden",
+            "UPSTREAM_CREDENTIALS_REJECTED",
+            None,
+        ),
+        (
+            EmulatedEndpoint::CreateDocumentProcess,
+            403,
+            "Forbidden",
+            "UPSTREAM_CREDENTIALS_REJECTED",
+            None,
+        ),
+        // The use case of the facade's own API key.
+        (
+            EmulatedEndpoint::CreateDocumentProcess,
+            400,
+            use_case,
+            "UPSTREAM_TENANT_MISCONFIGURED",
+            Some("20062"),
+        ),
+    ];
+    for (i, (endpoint, http, body, reason, code)) in cases.into_iter().enumerate() {
+        app.script(FaultScript {
+            endpoint: Some(endpoint),
+            ..crate::helpers::answer(http, body)
+        });
+
+        let status = match endpoint {
+            EmulatedEndpoint::SetProcessDocument => set_document(&app, "awaiting-x").await,
+            _ => app
+                .document
+                .clone()
+                .create_document_process(Request::new(reuse_request()))
+                .await
+                .map(|_| ()),
+        }
+        .unwrap_err();
+
+        let details = assert_status(
+            &status,
+            Expected {
+                code: Code::Internal,
+                reason,
+                upstream_http_status: Some(&http.to_string()),
+                upstream_code: code,
+            },
+        );
+        assert!(details.precondition_failure().is_none(), "{reason}");
+        assert_eq!(details.error_info().unwrap().metadata["origin"], "upstream");
+        assert_eq!(api_calls(&app).len(), i + 1, "{reason}: never retried");
+    }
+    assert_eq!(
+        app.emulator.token_requests(),
+        1,
+        "no refresh for a permission"
+    );
+}

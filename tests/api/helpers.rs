@@ -239,7 +239,7 @@ pub(crate) fn assert_status(status: &Status, expected: Expected<'_>) -> ErrorDet
         (expected.code, expected.reason),
         "{status:?}"
     );
-    assert_eq!(info.domain, "unico-facade");
+    assert_eq!(info.domain, "identity.unico-facade");
     let meta: &HashMap<String, String> = &info.metadata;
     assert_eq!(
         meta.get("upstreamHttpStatus").map(String::as_str),
@@ -421,9 +421,23 @@ impl std::io::Write for Captured {
     }
 }
 
+/// Makes a subscriber set with `set_default` see every callsite, whichever
+/// thread hits a callsite first. While at most one dispatcher is registered,
+/// tracing-core computes a new callsite's interest from the *current
+/// thread's* default only: a parallel test without a subscriber would cache
+/// `never` for a callsite it hits first, hiding it from this thread's capture
+/// for good. A second dispatcher, kept for the whole run, turns that shortcut
+/// off: interest is then computed from every live dispatcher.
+pub(crate) fn share_callsite_interest() {
+    static SECOND_DISPATCHER: std::sync::OnceLock<tracing::Dispatch> = std::sync::OnceLock::new();
+    SECOND_DISPATCHER
+        .get_or_init(|| tracing::Dispatch::new(tracing::subscriber::NoSubscriber::default()));
+}
+
 /// Captures every crate's logs at TRACE, plain text, for this thread: use it
 /// in a `current_thread` test so the server's tasks log here too.
 pub(crate) fn capture_trace_logs() -> (Captured, tracing::subscriber::DefaultGuard) {
+    share_callsite_interest();
     let captured = Captured::default();
     let sink = captured.clone();
     let subscriber = tracing_subscriber::fmt()

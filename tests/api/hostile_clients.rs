@@ -46,7 +46,7 @@ fn assert_answer(status: &Status, code: Code, reason: &str) {
         (code, reason),
         "{status:?}"
     );
-    assert_eq!(info.domain, "unico-facade");
+    assert_eq!(info.domain, "identity.unico-facade");
     assert_eq!(info.metadata["origin"], "facade");
     assert_eq!(
         details.request_info().map(|r| r.request_id.as_str()),

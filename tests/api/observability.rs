@@ -87,6 +87,7 @@ async fn spans_reach_the_collector_under_the_callers_trace_and_the_vendor_gets_i
     let (collector, endpoint) = start_collector().await;
     let provider = telemetry::tracer_provider(&Export::Endpoint(endpoint)).unwrap();
     let subscriber = tracing_subscriber::registry().with(telemetry::otel_layer(&provider));
+    crate::helpers::share_callsite_interest();
     let _guard = tracing::subscriber::set_default(subscriber);
     let app = spawn_app().await;
 
@@ -229,6 +230,7 @@ async fn an_unreachable_collector_never_slows_or_fails_a_call() {
     let dead = closed_port().await;
     let provider = telemetry::tracer_provider(&Export::Endpoint(format!("http://{dead}"))).unwrap();
     let subscriber = tracing_subscriber::registry().with(telemetry::otel_layer(&provider));
+    crate::helpers::share_callsite_interest();
     let _guard = tracing::subscriber::set_default(subscriber);
     let app = spawn_app().await;
 

@@ -227,7 +227,7 @@ async fn the_documented_errors_are_mapped() {
     let cases = [
         (
             CreateProcessRequest {
-                flow: "Not A Flow".into(),
+                flow: String::new(),
                 ..custom_flow_request()
             },
             Code::InvalidArgument,
@@ -285,8 +285,9 @@ async fn the_documented_errors_are_mapped() {
                 flow: fixtures::FLOW_INTERNAL_ERROR.into(),
                 ..custom_flow_request()
             },
-            Code::Internal,
-            "UPSTREAM_INTERNAL_ERROR",
+            // "Try again later": UNAVAILABLE, as on SetProcessDocument.
+            Code::Unavailable,
+            "UPSTREAM_UNAVAILABLE",
             None,
             "500",
             "99999",

@@ -178,8 +178,9 @@ async fn an_expired_or_garbled_token_is_unauthenticated() {
 }
 
 #[tokio::test]
-async fn rate_limiting_carries_the_retry_after_delay() {
+async fn rate_limiting_without_retry_after_carries_the_default_delay() {
     let app = spawn_app().await;
+    // The page: "No detailed error code: only the HTTP status" (no Retry-After).
 
     let status = app.set_document_of("proc-rate-limited").await.unwrap_err();
 
@@ -193,7 +194,7 @@ async fn rate_limiting_carries_the_retry_after_delay() {
         },
     );
     let retry = details.retry_info().expect("RetryInfo");
-    assert_eq!(retry.retry_delay, Some(Duration::from_secs(2)));
+    assert_eq!(retry.retry_delay, Some(Duration::from_secs(1)));
 }
 
 #[tokio::test]
@@ -232,7 +233,9 @@ impl RetryDelay for tonic::Status {
 }
 
 #[tokio::test]
-async fn an_internal_upstream_failure_is_internal() {
+async fn a_try_again_later_failure_is_unavailable_with_a_retry_hint() {
+    // IDCloud's 99999 `Internal failure! Try again later`: the vendor asks
+    // for a retry, and setting a document is safe to repeat.
     let app = spawn_app().await;
 
     let status = app
@@ -240,14 +243,18 @@ async fn an_internal_upstream_failure_is_internal() {
         .await
         .unwrap_err();
 
-    assert_status(
+    let details = assert_status(
         &status,
         Expected {
-            code: Code::Internal,
-            reason: "UPSTREAM_INTERNAL_ERROR",
+            code: Code::Unavailable,
+            reason: "UPSTREAM_UNAVAILABLE",
             upstream_http_status: Some("500"),
             upstream_code: Some("99999"),
         },
+    );
+    assert_eq!(
+        details.retry_info().and_then(|r| r.retry_delay),
+        Some(std::time::Duration::from_secs(1))
     );
     assert!(
         !status.message().contains("Internal failure!"),
