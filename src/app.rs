@@ -65,6 +65,8 @@ pub enum StartupError {
     Idempotency(#[from] crate::idempotency::StartError),
     #[error("webhook fan-out: {0}")]
     Fanout(#[from] crate::store::RedisUrlError),
+    #[error("the shared rate limit: {0}")]
+    RateLimit(#[source] crate::store::RedisUrlError),
     #[error("the gRPC server failed: {0}")]
     Serve(#[from] tonic::transport::Error),
 }
@@ -105,6 +107,10 @@ impl App {
         // upstream, whoever set up the subscriber (main, a test, an embedder).
         crate::telemetry::install_propagator();
         let metrics = Arc::new(Metrics::new());
+        let rate_limiter = match settings.upstream_rate_limit {
+            Some(rate) => Some(rate_limiter(rate, &settings, &metrics).await?),
+            None => None,
+        };
         let credentials = credential_source(settings.credentials, &upstream, &metrics);
         tracing::info!(credentials = %credentials.describe(), "credentials mode");
 
@@ -123,10 +129,6 @@ impl App {
         };
 
         let health = HealthReporter::new();
-        let rate_limiter = settings.upstream_rate_limit.map(|rate| {
-            tracing::info!(%rate, "outgoing rate limit");
-            RateLimiter::new(rate)
-        });
         let shared = Arc::new(Shared {
             upstream,
             credentials,
@@ -394,6 +396,34 @@ async fn set_facade_status(health: &HealthReporter, status: ServingStatus) {
     ] {
         health.set_service_status(service, status).await;
     }
+}
+
+/// The outgoing rate limit: shared in the Redis of the idempotency store
+/// when there is one, keyed by the configured tenant, else the facade-held
+/// service account's (one budget for the Redis otherwise).
+async fn rate_limiter(
+    rate: crate::rate_limit::Rate,
+    settings: &Settings,
+    metrics: &Arc<Metrics>,
+) -> Result<RateLimiter, StartupError> {
+    let redis = match &settings.idempotency.store {
+        crate::idempotency::StoreSettings::Redis(redis) => Some(redis),
+        crate::idempotency::StoreSettings::Embedded => None,
+    };
+    let tenant = match &settings.credentials {
+        CredentialSettings::FacadeHeld { account, .. } => account.issuer(),
+        CredentialSettings::PassThrough => "default",
+    };
+    let limiter = RateLimiter::build(rate, &settings.rate_limit, redis, tenant, metrics.clone())
+        .await
+        .map_err(StartupError::RateLimit)?;
+    tracing::info!(
+        %rate,
+        mode = limiter.mode().name(),
+        local_interval = ?limiter.local_interval(),
+        "outgoing rate limit"
+    );
+    Ok(limiter)
 }
 
 fn credential_source(

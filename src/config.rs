@@ -17,7 +17,7 @@ use secrecy::SecretString;
 use crate::{
     credentials::{RefreshPolicy, ServiceAccount, ServiceAccountError},
     idempotency::{IdempotencySettings, Keyring, KeyringError, StoreSettings},
-    rate_limit::Rate,
+    rate_limit::{Rate, RateLimitSettings},
     service::WatchSettings,
     store::RedisSettings,
     telemetry::LogFormat,
@@ -50,6 +50,23 @@ pub mod defaults {
         keepalive_timeout: Duration::from_secs(10),
         max_header_list_bytes: 16 * 1024,
     };
+    /// Replicas sharing the outgoing budget when they cannot agree on it:
+    /// one, the whole budget (a single replica, or set it).
+    pub const RATE_LIMIT_REPLICAS: std::num::NonZeroU32 = std::num::NonZeroU32::MIN;
+    /// The longest a reservation in the shared budget (a loopback or LAN
+    /// round trip, well under a millisecond) may take before the call uses
+    /// the local share: small against a call's deadline.
+    pub const RATE_LIMIT_STORE_TIMEOUT: Duration = Duration::from_millis(50);
+    /// How long calls keep to the local share before one tries Redis again.
+    pub const RATE_LIMIT_PROBE_BACKOFF: Duration = Duration::from_secs(1);
+    /// How long a vendor 429 without `Retry-After` holds the budget back
+    /// (the emulator's, and the vendor's secondary source's, is 2 s).
+    pub const RATE_LIMIT_HOLD: Duration = Duration::from_secs(1);
+    /// How late one send may be against another (timers, a new connection,
+    /// scheduling: a few ms on loopback, tens on a loaded debug build)
+    /// before a vendor counting any 1 s window could see one call too
+    /// many: `N/s` is spaced so that N calls span 1 s + this.
+    pub const RATE_LIMIT_WINDOW_GUARD: Duration = Duration::from_millis(25);
 }
 
 /// A duration on the command line, written and shown the humantime way
@@ -259,10 +276,34 @@ pub struct ServeArgs {
     #[arg(long, env = "UNICO_FACADE_MAX_HEADER_LIST_BYTES", default_value_t = defaults::HTTP2.max_header_list_bytes)]
     pub max_header_list_bytes: u32,
 
-    /// Outgoing rate limit to the vendor per facade process (e.g. `10/s`);
-    /// calls queue within their deadline. Off by default.
+    /// The tenant's outgoing rate limit to the vendor (e.g. `10/s`); calls
+    /// queue within their deadline. With --redis-url, one budget for every
+    /// replica; without it (or while Redis is down), each replica keeps
+    /// `rate / --rate-limit-replicas`. Off by default.
     #[arg(long, env = "UNICO_FACADE_UPSTREAM_RATE_LIMIT")]
     pub upstream_rate_limit: Option<Rate>,
+
+    /// How many replicas share the rate limit when they cannot agree on it
+    /// (no --redis-url, or Redis unreachable): each keeps `rate / N`. Set
+    /// it to the most replicas that run at once (an HPA's maxReplicas).
+    #[arg(long, env = "UNICO_FACADE_RATE_LIMIT_REPLICAS", default_value_t = defaults::RATE_LIMIT_REPLICAS)]
+    pub rate_limit_replicas: std::num::NonZeroU32,
+
+    /// The name of the tenant whose budget is shared in Redis (only its
+    /// hash is stored). Default: the facade-held service account, else one
+    /// budget for every facade using the Redis.
+    #[arg(long, env = "UNICO_FACADE_RATE_LIMIT_TENANT")]
+    pub rate_limit_tenant: Option<String>,
+
+    /// The longest a reservation in the shared budget may take before the
+    /// call uses the local share.
+    #[arg(long, env = "UNICO_FACADE_RATE_LIMIT_STORE_TIMEOUT", default_value_t = HumanDuration(defaults::RATE_LIMIT_STORE_TIMEOUT), value_parser = parse_duration)]
+    pub rate_limit_store_timeout: HumanDuration,
+
+    /// Headroom against send jitter: `N/s` is spaced so that N calls span
+    /// 1 s plus this (`0s`: exactly `1/N` apart).
+    #[arg(long, env = "UNICO_FACADE_RATE_LIMIT_WINDOW_GUARD", default_value_t = HumanDuration(defaults::RATE_LIMIT_WINDOW_GUARD), value_parser = parse_duration_or_zero)]
+    pub rate_limit_window_guard: HumanDuration,
 
     /// TLS certificate chain (PEM) for the gRPC listener; with
     /// --tls-key-file. Plaintext HTTP/2 (for a mesh sidecar) otherwise.
@@ -459,6 +500,8 @@ pub struct Settings {
     /// HTTP/2 limits of each connection.
     pub http2: Http2Settings,
     pub upstream_rate_limit: Option<Rate>,
+    /// How the rate limit is shared among replicas.
+    pub rate_limit: RateLimitSettings,
     /// Certificate chain and key (PEM) for TLS on the listener.
     pub tls: Option<TlsFiles>,
     /// gRPC-Web, with the CORS origins allowed (`None`: gRPC-Web off).
@@ -554,6 +597,7 @@ impl Settings {
             request_message_timeout: defaults::REQUEST_MESSAGE_TIMEOUT,
             http2: defaults::HTTP2,
             upstream_rate_limit: None,
+            rate_limit: RateLimitSettings::default(),
             tls: None,
             grpc_web: None,
             admin_listen: None,
@@ -761,6 +805,16 @@ impl ServeArgs {
                 max_header_list_bytes: self.max_header_list_bytes,
             },
             upstream_rate_limit: self.upstream_rate_limit,
+            rate_limit: RateLimitSettings {
+                replicas: self.rate_limit_replicas,
+                tenant: self
+                    .rate_limit_tenant
+                    .clone()
+                    .filter(|tenant| !tenant.trim().is_empty()),
+                store_timeout: self.rate_limit_store_timeout.0,
+                window_guard: self.rate_limit_window_guard.0,
+                ..RateLimitSettings::default()
+            },
             tls,
             grpc_web: match self.grpc_web {
                 true => Some(CorsOrigins::parse(&self.cors_allowed_origins)?),
@@ -1110,11 +1164,42 @@ mod tests {
             built.request_message_timeout
         );
         assert_eq!(parsed.http2, built.http2);
+        assert_eq!(parsed.rate_limit, built.rate_limit);
         assert_eq!(
             UpstreamSettings::new(UpstreamHosts::for_environment(Environment::Production))
                 .connect_timeout,
             parsed.connect_timeout
         );
+    }
+
+    #[test]
+    fn the_rate_limit_is_shared_as_configured_and_a_zero_share_is_refused() {
+        let settings = serve(&[
+            "--upstream-rate-limit",
+            "10/s",
+            "--rate-limit-replicas",
+            "4",
+            "--rate-limit-tenant",
+            "acme",
+            "--rate-limit-store-timeout",
+            "20ms",
+            "--rate-limit-window-guard",
+            "0s",
+        ])
+        .unwrap()
+        .settings()
+        .unwrap();
+        assert_eq!(settings.upstream_rate_limit, Some("10/s".parse().unwrap()));
+        let limit = settings.rate_limit;
+        assert_eq!(limit.replicas.get(), 4);
+        assert_eq!(limit.tenant.as_deref(), Some("acme"));
+        assert_eq!(limit.store_timeout, Duration::from_millis(20));
+        assert_eq!(limit.window_guard, Duration::ZERO);
+        assert_eq!(limit.default_hold, defaults::RATE_LIMIT_HOLD);
+        let blank = serve(&["--rate-limit-tenant", " "]).unwrap();
+        assert_eq!(blank.settings().unwrap().rate_limit.tenant, None);
+        assert!(serve(&["--rate-limit-replicas", "0"]).is_err());
+        assert!(serve(&["--rate-limit-store-timeout", "0s"]).is_err());
     }
 
     #[test]

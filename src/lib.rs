@@ -18,7 +18,8 @@
 //!   key, answers stored encrypted and replayed.
 //! - [`store`]: the key–value store behind it (embedded, or Redis).
 //! - [`concurrency`]: the global limit on concurrent calls, rejecting fast.
-//! - [`rate_limit`]: the optional outgoing rate limit, queueing within deadlines.
+//! - [`rate_limit`]: the optional outgoing rate limit, queueing within deadlines:
+//!   one budget for every replica in Redis, or a local share.
 //! - [`upstream_health`]: per-upstream health statuses fed by real calls.
 //! - [`health_check`]: the client side of health, for `unico-facade health`.
 //! - [`telemetry`]: logging, OpenTelemetry tracing and propagation, redaction.

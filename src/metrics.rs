@@ -59,6 +59,11 @@ struct StoreLabels {
 }
 
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ModeLabels {
+    mode: &'static str,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct OutcomeLabels {
     outcome: &'static str,
 }
@@ -86,6 +91,9 @@ pub struct Metrics {
     idempotency_events: Family<IdempotencyLabels, Counter>,
     store_duration: Family<StoreLabels, Histogram, fn() -> Histogram>,
     webhook_deliveries: Family<OutcomeLabels, Counter>,
+    rate_limit_mode: Family<ModeLabels, Gauge>,
+    rate_limit_fallbacks: Counter,
+    rate_limit_holds: Counter,
     webhook_fanout: Family<OutcomeLabels, Counter>,
     webhook_fanout_connected: Gauge,
 }
@@ -184,6 +192,25 @@ impl Metrics {
             "Deliveries of the vendor's finished-process webhook, by outcome",
             webhook_deliveries.clone(),
         );
+        let rate_limit_mode = Family::<ModeLabels, Gauge>::default();
+        registry.register(
+            "rate_limit_mode",
+            "The outgoing rate limit's budget in use: 1 for the mode in force (shared: the \
+             tenant's budget in Redis; local: this replica's share), 0 for the other",
+            rate_limit_mode.clone(),
+        );
+        let rate_limit_fallbacks = Counter::default();
+        registry.register(
+            "rate_limit_fallbacks",
+            "Changes from the shared rate budget to the local share (Redis slow or unreachable)",
+            rate_limit_fallbacks.clone(),
+        );
+        let rate_limit_holds = Counter::default();
+        registry.register(
+            "rate_limit_holds",
+            "Vendor 429s that held the outgoing rate budget back",
+            rate_limit_holds.clone(),
+        );
         let webhook_fanout = Family::<OutcomeLabels, Counter>::default();
         registry.register(
             "webhook_fanout_messages",
@@ -199,6 +226,9 @@ impl Metrics {
         );
         Self {
             registry,
+            rate_limit_mode,
+            rate_limit_fallbacks,
+            rate_limit_holds,
             webhook_fanout,
             webhook_fanout_connected,
             idempotency_events,
@@ -321,6 +351,25 @@ impl Metrics {
         self.webhook_deliveries
             .get_or_create(&OutcomeLabels { outcome })
             .inc();
+    }
+
+    /// The rate limit's budget in use now: `shared` or `local`.
+    pub fn rate_limit_mode(&self, mode: &'static str) {
+        for known in ["shared", "local"] {
+            self.rate_limit_mode
+                .get_or_create(&ModeLabels { mode: known })
+                .set(i64::from(known == mode));
+        }
+    }
+
+    /// Counts one change from the shared budget to the local share.
+    pub fn rate_limit_fallback(&self) {
+        self.rate_limit_fallbacks.inc();
+    }
+
+    /// Counts one vendor 429 that held the budget back.
+    pub fn rate_limit_hold(&self) {
+        self.rate_limit_holds.inc();
     }
 
     /// Counts one webhook notice of the fan-out across replicas.

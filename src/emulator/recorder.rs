@@ -29,6 +29,9 @@ pub struct RecordedRequest {
     /// Serialized as a (lossy) UTF-8 string.
     #[serde(serialize_with = "lossy_utf8")]
     pub body: Bytes,
+    /// When it was received, in microseconds since the emulator started
+    /// (a monotonic clock): what a rate limit at the vendor would count.
+    pub received_us: u64,
 }
 
 impl RecordedRequest {
@@ -53,6 +56,7 @@ impl RecordedRequest {
                 .map(|(name, value)| (name.as_str().to_owned(), lossy(value.as_bytes())))
                 .collect(),
             body,
+            received_us: 0,
         }
     }
 
@@ -74,13 +78,24 @@ fn lossy_utf8<S: Serializer>(body: &Bytes, serializer: S) -> Result<S::Ok, S::Er
     serializer.serialize_str(&String::from_utf8_lossy(body))
 }
 
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub(super) struct Recorder {
     requests: Mutex<VecDeque<RecordedRequest>>,
+    started: std::time::Instant,
+}
+
+impl Default for Recorder {
+    fn default() -> Self {
+        Self {
+            requests: Mutex::default(),
+            started: std::time::Instant::now(),
+        }
+    }
 }
 
 impl Recorder {
-    pub(super) fn record(&self, request: RecordedRequest) {
+    pub(super) fn record(&self, mut request: RecordedRequest) {
+        request.received_us = u64::try_from(self.started.elapsed().as_micros()).unwrap_or(u64::MAX);
         let mut requests = self.lock();
         if requests.len() == CAPACITY {
             requests.pop_front();

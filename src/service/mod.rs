@@ -107,6 +107,12 @@ where
         let sent = Instant::now();
         let outcome = call(resolved.credentials.clone(), remaining).await;
         record_upstream(&shared.metrics, endpoint, &outcome, sent.elapsed());
+        if let (Some(limiter), Err(UpstreamError::Vendor(vendor))) =
+            (&shared.rate_limiter, &outcome)
+            && vendor.http_status == 429
+        {
+            limiter.hold(vendor.retry_after).await;
+        }
         shared
             .upstream_health
             .record(api, Signal::of(&outcome))

@@ -43,6 +43,23 @@ impl std::fmt::Debug for RedisSettings {
     }
 }
 
+impl RedisSettings {
+    /// A lazily connected manager for these settings (nothing is sent
+    /// before the first command): a failed command fails at once, the
+    /// caller's deadline being the bound, and the manager reconnects in the
+    /// background. Each user of Redis (the idempotency store, the shared
+    /// rate budget) holds its own, so that one's slow commands never queue
+    /// behind the other's.
+    pub fn connection_manager(&self) -> Result<ConnectionManager, RedisUrlError> {
+        let config = ConnectionManagerConfig::new()
+            .set_connection_timeout(Some(CONNECT_TIMEOUT))
+            .set_number_of_retries(1)
+            .set_max_delay(Duration::from_millis(500));
+        ConnectionManager::new_lazy_with_config(client(self)?, config)
+            .map_err(|error| RedisUrlError::from_kind(error.kind()))
+    }
+}
+
 /// The URL cannot be used.
 #[derive(Debug, thiserror::Error)]
 #[error("--redis-url is not a usable redis:// or rediss:// URL ({kind})")]
@@ -100,15 +117,7 @@ impl RedisStore {
         settings: &RedisSettings,
         health: HealthReporter,
     ) -> Result<Self, RedisUrlError> {
-        let client = client(settings)?;
-        let config = ConnectionManagerConfig::new()
-            .set_connection_timeout(Some(CONNECT_TIMEOUT))
-            // A failed command fails now: the caller's deadline is the
-            // bound, and the manager reconnects in the background.
-            .set_number_of_retries(1)
-            .set_max_delay(Duration::from_millis(500));
-        let connection = ConnectionManager::new_lazy_with_config(client, config)
-            .map_err(|error| RedisUrlError::from_kind(error.kind()))?;
+        let connection = settings.connection_manager()?;
         // Unknown until the first command says otherwise.
         health
             .set_service_status(REDIS_HEALTH_NAME, ServingStatus::Unknown)

@@ -3,13 +3,8 @@
 //! free loopback port with persistence off, and two facade instances
 //! sharing it and one emulator.
 
-use std::{
-    net::SocketAddr,
-    process::{Child, Command, Stdio},
-    time::Duration,
-};
+use std::{net::SocketAddr, time::Duration};
 
-use base64::{Engine as _, engine::general_purpose::STANDARD};
 use secrecy::SecretString;
 use tokio::{sync::oneshot, task::JoinHandle};
 use tonic::{Code, transport::Channel};
@@ -21,7 +16,7 @@ use unico_facade::{
     app::App,
     config::Settings,
     emulator::{EmulatedEndpoint, Emulator, EmulatorConfig, FaultScript},
-    idempotency::{Keyring, StoreSettings},
+    idempotency::StoreSettings,
     pb::identity_v1::document_service_client::DocumentServiceClient,
     store::{REDIS_HEALTH_NAME, RedisSettings},
     upstream::UpstreamHosts,
@@ -30,87 +25,8 @@ use unico_facade::{
 use crate::{
     helpers::{API_KEY, CPF, TOKEN, answer, authorized_with_key},
     idempotency::{Answer, create, creates_sent, keyed},
+    redis_server::{RedisServer, keyring},
 };
-
-/// A `redis-server` of the test's own, killed on drop.
-pub(crate) struct RedisServer {
-    port: u16,
-    child: Option<Child>,
-}
-
-impl RedisServer {
-    pub(crate) fn start() -> Self {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let mut server = Self { port, child: None };
-        server.restart();
-        server
-    }
-
-    /// (Re)starts the server on its port: persistence off, loopback only.
-    pub(crate) fn restart(&mut self) {
-        let child = Command::new("redis-server")
-            .args(["--port", &self.port.to_string(), "--bind", "127.0.0.1"])
-            .args([
-                "--save",
-                "",
-                "--appendonly",
-                "no",
-                "--protected-mode",
-                "yes",
-            ])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap_or_else(|error| {
-                panic!(
-                    "cannot run redis-server ({error}): install the Debian package `redis-server` \
-                     (apt-get install redis-server); .ci/run does"
-                )
-            });
-        self.child = Some(child);
-        let deadline = std::time::Instant::now() + Duration::from_secs(5);
-        while self.cli(&["PING"]) != b"PONG\n" {
-            assert!(
-                std::time::Instant::now() < deadline,
-                "redis-server did not start"
-            );
-            std::thread::sleep(Duration::from_millis(10));
-        }
-    }
-
-    pub(crate) fn stop(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-    }
-
-    pub(crate) fn url(&self) -> String {
-        format!("redis://127.0.0.1:{}/", self.port)
-    }
-
-    /// `redis-cli` against this server: its raw stdout.
-    pub(crate) fn cli(&self, args: &[&str]) -> Vec<u8> {
-        Command::new("redis-cli")
-            .args(["-h", "127.0.0.1", "-p", &self.port.to_string()])
-            .args(args)
-            .output()
-            .unwrap_or_else(|error| {
-                panic!("cannot run redis-cli ({error}): install the Debian package `redis-server`")
-            })
-            .stdout
-    }
-}
-
-impl Drop for RedisServer {
-    fn drop(&mut self) {
-        self.stop();
-    }
-}
 
 /// One facade instance of the pair.
 struct Replica {
@@ -129,11 +45,6 @@ impl Drop for Replica {
             server.abort();
         }
     }
-}
-
-pub(crate) fn keyring() -> Keyring {
-    let line = |id: &str, byte: u8| format!("{id}:{}\n", STANDARD.encode([byte; 32]));
-    Keyring::parse(&(line("2026-12", 3) + &line("2026-06", 9))).unwrap()
 }
 
 async fn replica(emulator: &Emulator, redis: &RedisServer) -> Replica {

@@ -29,7 +29,7 @@ use unico_facade::{
 
 use crate::{
     helpers::{authorized, set_cpf},
-    idempotency_redis::{RedisServer, keyring},
+    redis_server::{RedisServer, keyring},
 };
 
 const WEBHOOK_USER: &str = "idcloud";
