@@ -132,6 +132,7 @@ impl App {
             image_limits: settings.image_limits,
             rate_limiter,
             upstream_health: UpstreamHealth::new(health.clone()).await,
+            circuits: crate::circuit::Circuits::new(settings.circuit, metrics.clone()),
             watch: settings.watch,
             process_events: webhook
                 .as_ref()

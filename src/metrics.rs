@@ -59,6 +59,17 @@ struct StoreLabels {
 }
 
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct CircuitLabels {
+    upstream: &'static str,
+    state: &'static str,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct FamilyLabels {
+    upstream: &'static str,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct OutcomeLabels {
     outcome: &'static str,
 }
@@ -86,6 +97,9 @@ pub struct Metrics {
     idempotency_events: Family<IdempotencyLabels, Counter>,
     store_duration: Family<StoreLabels, Histogram, fn() -> Histogram>,
     webhook_deliveries: Family<OutcomeLabels, Counter>,
+    circuit_state: Family<CircuitLabels, Gauge>,
+    circuit_transitions: Family<CircuitLabels, Counter>,
+    circuit_rejections: Family<FamilyLabels, Counter>,
 }
 
 impl Default for Metrics {
@@ -182,8 +196,30 @@ impl Metrics {
             "Deliveries of the vendor's finished-process webhook, by outcome",
             webhook_deliveries.clone(),
         );
+        let circuit_state = Family::<CircuitLabels, Gauge>::default();
+        registry.register(
+            "upstream_circuit_state",
+            "Circuit breaker state per upstream family: 1 for the current state \
+             (closed, open, half_open), 0 for the others",
+            circuit_state.clone(),
+        );
+        let circuit_transitions = Family::<CircuitLabels, Counter>::default();
+        registry.register(
+            "upstream_circuit_transitions",
+            "Circuit breaker transitions per upstream family, by the state entered",
+            circuit_transitions.clone(),
+        );
+        let circuit_rejections = Family::<FamilyLabels, Counter>::default();
+        registry.register(
+            "upstream_circuit_rejections",
+            "Calls refused at once (UPSTREAM_CIRCUIT_OPEN, nothing sent) per upstream family",
+            circuit_rejections.clone(),
+        );
         Self {
             registry,
+            circuit_state,
+            circuit_transitions,
+            circuit_rejections,
             idempotency_events,
             store_duration,
             webhook_deliveries,
@@ -303,6 +339,27 @@ impl Metrics {
     pub fn webhook_delivery(&self, outcome: &'static str) {
         self.webhook_deliveries
             .get_or_create(&OutcomeLabels { outcome })
+            .inc();
+    }
+
+    /// Sets one state's series of a family's circuit (1: the current one).
+    pub fn circuit_state(&self, upstream: &'static str, state: &'static str, current: bool) {
+        self.circuit_state
+            .get_or_create(&CircuitLabels { upstream, state })
+            .set(i64::from(current));
+    }
+
+    /// Counts a family's circuit entering `state`.
+    pub fn circuit_transition(&self, upstream: &'static str, state: &'static str) {
+        self.circuit_transitions
+            .get_or_create(&CircuitLabels { upstream, state })
+            .inc();
+    }
+
+    /// Counts a call a family's open circuit refused.
+    pub fn circuit_rejection(&self, upstream: &'static str) {
+        self.circuit_rejections
+            .get_or_create(&FamilyLabels { upstream })
             .inc();
     }
 

@@ -18,6 +18,7 @@ const README: &str = include_str!("../../README.md");
 const OTHER_REASONS: &[(&str, Code)] = &[
     ("UPSTREAM_UNREACHABLE", Code::Unavailable),
     ("UPSTREAM_CONNECTION_LOST", Code::Unavailable),
+    ("UPSTREAM_CIRCUIT_OPEN", Code::Unavailable),
     ("UPSTREAM_TIMEOUT", Code::DeadlineExceeded),
     ("UPSTREAM_RESPONSE_UNPARSEABLE", Code::Internal),
     ("UPSTREAM_REQUEST_NOT_BUILT", Code::Internal),
