@@ -407,10 +407,13 @@ mod tests {
     const COOLDOWN: Duration = Duration::from_millis(200);
 
     fn circuit() -> Circuit {
-        Circuit::new(Api::IdCloud, CircuitSettings {
-            failures: 3,
-            cooldown: COOLDOWN,
-        })
+        Circuit::new(
+            Api::IdCloud,
+            CircuitSettings {
+                failures: 3,
+                cooldown: COOLDOWN,
+            },
+        )
     }
 
     fn call(circuit: &Circuit, verdict: Verdict) -> Option<State> {
@@ -459,9 +462,15 @@ mod tests {
         assert_eq!(changed, Some(State::HalfOpen));
         for _ in 0..3 {
             let refusal = circuit.admit().unwrap_err();
-            assert_eq!(refusal.retry_after, COOLDOWN, "a short hint, ≤ the cool-down");
+            assert_eq!(
+                refusal.retry_after, COOLDOWN,
+                "a short hint, ≤ the cool-down"
+            );
         }
-        assert_eq!(circuit.report(probe, Verdict::Answered), Some(State::Closed));
+        assert_eq!(
+            circuit.report(probe, Verdict::Answered),
+            Some(State::Closed)
+        );
         assert_eq!(call(&circuit, Verdict::Answered), None);
         assert_eq!(circuit.state(), State::Closed);
     }
@@ -497,7 +506,10 @@ mod tests {
         assert_eq!(changed, None);
         assert_eq!(circuit.report(probe, Verdict::Silent), None);
         let (probe, _) = circuit.admit().expect("and another");
-        assert_eq!(circuit.report(probe, Verdict::Answered), Some(State::Closed));
+        assert_eq!(
+            circuit.report(probe, Verdict::Answered),
+            Some(State::Closed)
+        );
     }
 
     #[tokio::test(start_paused = true)]
@@ -516,7 +528,10 @@ mod tests {
 
         tokio::time::advance(COOLDOWN).await;
         let (probe, _) = circuit.admit().unwrap();
-        assert_eq!(circuit.report(probe, Verdict::Answered), Some(State::Closed));
+        assert_eq!(
+            circuit.report(probe, Verdict::Answered),
+            Some(State::Closed)
+        );
         // Closed again: a failure sent before the opening does not count.
         assert_eq!(circuit.report(slower_failure, Verdict::Trouble), None);
         assert_eq!(call(&circuit, Verdict::Trouble), None);
@@ -526,10 +541,13 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn off_it_lets_everything_through() {
-        let circuit = Circuit::new(Api::Id, CircuitSettings {
-            failures: 0,
-            cooldown: COOLDOWN,
-        });
+        let circuit = Circuit::new(
+            Api::Id,
+            CircuitSettings {
+                failures: 0,
+                cooldown: COOLDOWN,
+            },
+        );
         for _ in 0..100 {
             assert_eq!(call(&circuit, Verdict::Trouble), None);
         }
@@ -547,7 +565,11 @@ mod tests {
         assert_eq!(Verdict::of(&vendor(503), true), Verdict::Trouble);
         assert_eq!(Verdict::of(&vendor(500), false), Verdict::Trouble);
         for status in [400, 401, 403, 404, 409, 410, 429] {
-            assert_eq!(Verdict::of(&vendor(status), true), Verdict::Answered, "{status}");
+            assert_eq!(
+                Verdict::of(&vendor(status), true),
+                Verdict::Answered,
+                "{status}"
+            );
         }
         assert_eq!(Verdict::of(&timeout(), true), Verdict::Trouble);
         assert_eq!(

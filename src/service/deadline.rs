@@ -125,7 +125,10 @@ mod tests {
         let arrival = Instant::now();
         let now = arrival + Duration::from_millis(120);
         let at = |ms: u64| arrival + Duration::from_millis(ms);
-        assert_eq!(upstream_deadline(arrival, None, now, cap), (now + cap, true));
+        assert_eq!(
+            upstream_deadline(arrival, None, now, cap),
+            (now + cap, true)
+        );
         let deadline = |timeout: Duration| upstream_deadline(arrival, Some(timeout), now, cap);
         assert_eq!(deadline(Duration::from_millis(200)), (at(180), false));
         assert_eq!(deadline(Duration::from_secs(2)), (at(1950), false));

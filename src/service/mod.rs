@@ -140,8 +140,7 @@ where
         record_upstream(&shared.metrics, endpoint, &outcome, sent.elapsed());
         // A timeout is the vendor's slowness only when the facade's own
         // limit ended the attempt; the caller's deadline says nothing.
-        let vendors_timeout =
-            deadline.upstream_timeout || remaining >= shared.upstream_timeout;
+        let vendors_timeout = deadline.upstream_timeout || remaining >= shared.upstream_timeout;
         let changed = shared
             .circuits
             .report(api, ticket, Verdict::of(&outcome, vendors_timeout));
