@@ -463,6 +463,65 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_retry_the_circuit_refuses_ends_with_the_failure_it_retried() {
+        let mut shared = shared().await;
+        shared.circuits = Circuits::new(
+            crate::circuit::CircuitSettings {
+                failures: 1,
+                cooldown: std::time::Duration::from_secs(10),
+            },
+            Arc::new(Metrics::new()),
+        );
+        let attempts = AtomicUsize::new(0);
+        let deadline = CallDeadline {
+            at: Deadline::now() + std::time::Duration::from_secs(5),
+            upstream_timeout: true,
+        };
+        let outcome: Result<(), _> = call_upstream(
+            &shared,
+            &metadata(),
+            Endpoint::CreateDocumentProcess,
+            CallContext::default(),
+            deadline,
+            |_, _| async {
+                attempts.fetch_add(1, Ordering::SeqCst);
+                Err(refused().await)
+            },
+        )
+        .await;
+        // The refusal opened the circuit, which then refused the retry.
+        assert_eq!(attempts.load(Ordering::SeqCst), 1);
+        assert!(
+            matches!(
+                outcome,
+                Err(FacadeError::Upstream {
+                    error: UpstreamError::Connect { .. },
+                    ..
+                })
+            ),
+            "{outcome:?}"
+        );
+        // And the next call is refused before it is attempted.
+        let outcome: Result<(), _> = call_upstream(
+            &shared,
+            &metadata(),
+            Endpoint::CreateDocumentProcess,
+            CallContext::default(),
+            deadline,
+            |_, _| async {
+                attempts.fetch_add(1, Ordering::SeqCst);
+                Ok(())
+            },
+        )
+        .await;
+        assert_eq!(attempts.load(Ordering::SeqCst), 1);
+        assert!(
+            matches!(outcome, Err(FacadeError::CircuitOpen { api: Api::Id, .. })),
+            "{outcome:?}"
+        );
+    }
+
+    #[tokio::test]
     async fn a_call_that_may_have_reached_the_vendor_is_never_retried() {
         let shared = shared().await;
         let attempts = AtomicUsize::new(0);

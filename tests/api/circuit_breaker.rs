@@ -16,6 +16,7 @@ use unico_facade::{
     circuit::CircuitSettings,
     config::Settings,
     emulator::{EmulatedEndpoint, FaultScript},
+    pb::identity_v1::CreateDocumentProcessRequest,
 };
 
 use crate::helpers::{
@@ -431,4 +432,26 @@ async fn with_zero_failures_the_breaker_is_off() {
     app.set_document_of("awaiting-ok").await.expect("sent");
     assert_eq!(sent_to(&app, EmulatedEndpoint::SetProcessDocument), 9);
     assert_eq!(health_of(&app, IDCLOUD).await, ServingStatus::Serving);
+}
+
+#[tokio::test]
+async fn a_create_refused_by_the_circuit_is_not_stored_under_its_request_id() {
+    let app = spawn_breaker(1, |_| {}).await;
+    let create = EmulatedEndpoint::CreateDocumentProcess;
+    app.script(unavailable(create, 1));
+    app.create_document(valid_capture()).await.unwrap_err();
+
+    let keyed = CreateDocumentProcessRequest {
+        request_id: "circuit-open-1".to_owned(),
+        ..valid_capture()
+    };
+    let refused = app.create_document(keyed.clone()).await.unwrap_err();
+    assert_circuit_open(&refused, ID);
+    assert_eq!(sent_to(&app, create), 1);
+    wait_for_retry(&refused).await;
+
+    // The same key, once the circuit lets a probe through: sent, not replayed.
+    let created = app.create_document(keyed).await.expect("sent as the probe");
+    assert!(!created.id.is_empty());
+    assert_eq!(sent_to(&app, create), 2);
 }
