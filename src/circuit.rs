@@ -163,6 +163,12 @@ struct Inner {
     epoch: u64,
 }
 
+/// Where an outcome moves a circuit (only an admission turns it half-open).
+enum Settle {
+    Open,
+    Close,
+}
+
 /// One family's state machine: closed → open → half-open → closed or open.
 #[derive(Debug)]
 pub struct Circuit {
@@ -277,11 +283,11 @@ impl Circuit {
                     Verdict::Trouble => *failures += 1,
                     Verdict::Silent => {}
                 }
-                (*failures >= self.settings.failures).then_some(State::Open)
+                (*failures >= self.settings.failures).then_some(Settle::Open)
             }
             (Kind::Probe, Phase::HalfOpen { probing }) => match verdict {
-                Verdict::Answered => Some(State::Closed),
-                Verdict::Trouble => Some(State::Open),
+                Verdict::Answered => Some(Settle::Close),
+                Verdict::Trouble => Some(Settle::Open),
                 Verdict::Silent => {
                     *probing = false;
                     None
@@ -290,17 +296,20 @@ impl Circuit {
             // Off; or sent before the circuit last opened, so about the
             // past; or a probe of a circuit nothing else can have moved.
             _ => None,
-        };
-        match next? {
-            State::Open => {
+        }?;
+        Some(match next {
+            Settle::Open => {
                 inner.epoch += 1;
                 inner.phase = Phase::Open {
                     until: Instant::now() + self.settings.cooldown,
                 };
+                State::Open
             }
-            State::Closed | State::HalfOpen => inner.phase = Phase::Closed { failures: 0 },
-        }
-        next
+            Settle::Close => {
+                inner.phase = Phase::Closed { failures: 0 };
+                State::Closed
+            }
+        })
     }
 
     // No code panics while holding the lock with the state half-updated.
