@@ -64,8 +64,9 @@ ENV UNICO_FACADE_LISTEN=0.0.0.0:50051 \
 
 # gRPC (plaintext HTTP/2; TLS by the mesh, or --tls-cert-file/--tls-key-file).
 # Metrics (/metrics) listen only when UNICO_FACADE_ADMIN_LISTEN is set,
-# e.g. 0.0.0.0:9090.
-EXPOSE 50051 9090
+# e.g. 0.0.0.0:9090; the vendor's webhook only when UNICO_FACADE_WEBHOOK_LISTEN is set,
+# e.g. 0.0.0.0:8088.
+EXPOSE 50051 9090 8088
 
 # grpc.health.v1 Check of the whole server: NOT_SERVING while draining.
 # Kubernetes ignores HEALTHCHECK and uses its own gRPC probes (deploy/kubernetes).

@@ -63,6 +63,8 @@ pub enum StartupError {
     Reflection(#[from] tonic_reflection::server::Error),
     #[error("idempotency: {0}")]
     Idempotency(#[from] crate::idempotency::StartError),
+    #[error("webhook fan-out: {0}")]
+    Fanout(#[from] crate::store::RedisUrlError),
     #[error("the gRPC server failed: {0}")]
     Serve(#[from] tonic::transport::Error),
 }
@@ -134,9 +136,10 @@ impl App {
             upstream_health: UpstreamHealth::new(health.clone()).await,
             circuits: crate::circuit::Circuits::new(settings.circuit, metrics.clone()),
             watch: settings.watch,
-            process_events: webhook
-                .as_ref()
-                .map(|_| crate::process_events::ProcessEvents::default()),
+            process_events: match webhook {
+                Some(_) => Some(process_events(&settings.idempotency, &metrics)?),
+                None => None,
+            },
             metrics: metrics.clone(),
             slots: CallSlots::new(settings.max_concurrent_calls),
             idempotency: crate::idempotency::build(
@@ -222,6 +225,10 @@ impl App {
                         },
                     ))
                 });
+        let fanout_task = shared
+            .process_events
+            .as_ref()
+            .and_then(crate::process_events::ProcessEvents::start_fanout);
         let health_service = tonic_health::pb::health_server::HealthServer::new(
             tonic_health::server::HealthService::from_health_reporter(health.clone()),
         );
@@ -318,12 +325,31 @@ impl App {
         if let Some(task) = webhook_task {
             let _ = task.await;
         }
+        if let Some(task) = fanout_task {
+            task.abort();
+        }
         if let Some(emulator) = emulator {
             emulator.shutdown().await;
         }
         tracing::info!("stopped");
         Ok(())
     }
+}
+
+/// The webhook notices of this replica: shared with every replica through
+/// Redis when the idempotency store is Redis (same URL, same keyring, which
+/// seals them), in this process otherwise.
+fn process_events(
+    idempotency: &crate::idempotency::IdempotencySettings,
+    metrics: &Arc<Metrics>,
+) -> Result<crate::process_events::ProcessEvents, StartupError> {
+    use crate::{idempotency::StoreSettings, process_events::*};
+    Ok(match (&idempotency.store, &idempotency.keys) {
+        (StoreSettings::Redis(redis), Some(keys)) => {
+            ProcessEvents::shared(Fanout::new(redis, keys.clone(), metrics.clone())?)
+        }
+        _ => ProcessEvents::default(),
+    })
 }
 
 /// After `shutdown`: health NOT_SERVING at once, still accepting for the

@@ -100,6 +100,8 @@ pub struct Metrics {
     circuit_state: Family<CircuitLabels, Gauge>,
     circuit_transitions: Family<CircuitLabels, Counter>,
     circuit_rejections: Family<FamilyLabels, Counter>,
+    webhook_fanout: Family<OutcomeLabels, Counter>,
+    webhook_fanout_connected: Gauge,
 }
 
 impl Default for Metrics {
@@ -215,8 +217,23 @@ impl Metrics {
             "Calls refused at once (UPSTREAM_CIRCUIT_OPEN, nothing sent) per upstream family",
             circuit_rejections.clone(),
         );
+        let webhook_fanout = Family::<OutcomeLabels, Counter>::default();
+        registry.register(
+            "webhook_fanout_messages",
+            "Webhook notices shared with the other replicas through Redis, by outcome \
+             (published, publish_failed, received, undecryptable)",
+            webhook_fanout.clone(),
+        );
+        let webhook_fanout_connected = Gauge::default();
+        registry.register(
+            "webhook_fanout_connected",
+            "1 while this replica is subscribed to the other replicas' webhook notices",
+            webhook_fanout_connected.clone(),
+        );
         Self {
             registry,
+            webhook_fanout,
+            webhook_fanout_connected,
             circuit_state,
             circuit_transitions,
             circuit_rejections,
@@ -340,6 +357,18 @@ impl Metrics {
         self.webhook_deliveries
             .get_or_create(&OutcomeLabels { outcome })
             .inc();
+    }
+
+    /// Counts one webhook notice of the fan-out across replicas.
+    pub fn webhook_fanout(&self, outcome: &'static str) {
+        self.webhook_fanout
+            .get_or_create(&OutcomeLabels { outcome })
+            .inc();
+    }
+
+    /// Whether this replica receives the other replicas' webhook notices.
+    pub fn webhook_fanout_connected(&self, connected: bool) {
+        self.webhook_fanout_connected.set(i64::from(connected));
     }
 
     /// Sets one state's series of a family's circuit (1: the current one).

@@ -68,7 +68,8 @@ def test_a_formatted_cpf_is_refused_by_the_facade(pb, process_stub, emulator):
     assert rich.code == grpc.StatusCode.INVALID_ARGUMENT
     assert rich.types == {ERROR_INFO, BAD_REQUEST}
     assert rich.info.reason == "DUI_VALUE_FORMATTED"
-    assert dict(rich.info.metadata) == {"origin": "facade", "upstreamCode": "3"}
+    # The page states the rule but no message for it: the code 3 is the facade's reading.
+    assert dict(rich.info.metadata) == {"origin": "facade", "upstreamCode": "3", "upstreamCodeAssumed": "true"}
     (violation,) = rich.one(ed.BadRequest).field_violations
     assert (violation.field, violation.reason) == ("dui_value", "DUI_VALUE_FORMATTED")
     assert violation.description
@@ -211,10 +212,11 @@ def test_a_scripted_429_gives_retry_info_from_retry_after(pb, process_stub, emul
     assert retry_delay(rich) == 3.0
 
 
-def test_the_rate_limited_fixture_says_two_seconds(pb, process_stub):
+def test_the_rate_limited_fixture_without_retry_after_hints_one_second(pb, process_stub):
+    # The IDCloud page: a 429 carries "only the HTTP status".
     rich = call_error(process_stub.SetProcessDocument, request(pb, process_id="proc-rate-limited"))
     assert rich.code == grpc.StatusCode.RESOURCE_EXHAUSTED
-    assert retry_delay(rich) == 2.0
+    assert retry_delay(rich) == 1.0
 
 
 def test_a_429_without_retry_after_hints_one_second(pb, process_stub, emulator):

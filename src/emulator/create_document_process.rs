@@ -24,7 +24,7 @@ use super::auth::{self, ApiKey, Bearer, TokenVerdict, Tokens};
 use super::document_reads::DocumentProcesses;
 use super::fixtures;
 use super::replies;
-use super::validation::{self, CivilDate, DUI_TYPE_BR_CPF, ImageProblem};
+use super::validation::{self, DUI_TYPE_BR_CPF, ImageProblem};
 
 const PURPOSES: [&str; 5] = [
     "creditprocess",
@@ -220,7 +220,24 @@ impl Failure {
             ),
             Failure::RateLimited => return replies::rate_limited(),
         };
+        if self.in_described_envelope() {
+            return replies::id_api_described_error(status, &code.to_string(), message);
+        }
         replies::id_api_error(status, code, message)
+    }
+
+    /// The answers sent in the envelope the pages document for the ID API
+    /// (`{"error":{"code":"10507","description":"…"}}`): the selfie-JWT and
+    /// duplicate-process refusals, so that a client meets both envelopes on
+    /// the endpoint (the others keep `{"error":{"code":N,"message":"…"}}`).
+    fn in_described_envelope(self) -> bool {
+        matches!(
+            self,
+            Failure::FaceJwtUsed
+                | Failure::FaceJwtExpired
+                | Failure::FaceJwtInvalid
+                | Failure::ProcessExists
+        )
     }
 }
 
@@ -360,7 +377,7 @@ impl CaptureRequest {
             return Err(Failure::SubjectMissing);
         };
         let owner = Owner::parse(subject)?;
-        // Optional fields: absent or null is fine; an empty string is a value, and invalid.
+        // Optional fields: absent or null is fine; a string is judged by the page's rule for it.
         let name = optional_text(
             subject,
             "name",
@@ -373,17 +390,24 @@ impl CaptureRequest {
             Failure::GenderInvalid,
             validation::is_valid_gender,
         )?;
-        let today = CivilDate::today();
-        let birth_date = optional_text(subject, "birthDate", Failure::BirthDateInvalid, |d| {
-            validation::is_valid_birth_date(d, today)
-        })?;
+        let birth_date = optional_text(
+            subject,
+            "birthDate",
+            Failure::BirthDateInvalid,
+            validation::is_valid_birth_date,
+        )?;
         optional_text(
             subject,
             "email",
             Failure::EmailInvalid,
             validation::is_plausible_email,
         )?;
-        optional_text(subject, "phone", Failure::PhoneInvalid, validation::is_e164)?;
+        optional_text(
+            subject,
+            "phone",
+            Failure::PhoneInvalid,
+            validation::is_valid_phone,
+        )?;
 
         if !required_text(document, "purpose").is_some_and(|p| PURPOSES.contains(&p)) {
             return Err(Failure::PurposeInvalid);

@@ -176,10 +176,7 @@ pub(super) fn list_documents(
 
 /// The ID API envelope with a string code and a `description`.
 fn description_error(status: StatusCode, code: &str, description: &str) -> Response {
-    replies::json_reply(
-        status,
-        &json!({"error": {"code": code, "description": description}}),
-    )
+    replies::id_api_described_error(status, code, description)
 }
 
 /// `application/x-www-form-urlencoded` pairs of a query string.

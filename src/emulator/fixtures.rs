@@ -30,7 +30,7 @@
 //! | `proc-finished` | 400 code 9 `process already finished` |
 //! | `proc-not-awaiting-document` | 400 code 9 `process is not awaiting for document` |
 //! | `proc-flow-requires-document` | 400 code 9 `flow does not allow optional document` |
-//! | `proc-rate-limited` | 429, empty body, `Retry-After: 2` |
+//! | `proc-rate-limited` | 429, empty body, no `Retry-After` (the page: only the HTTP status) |
 //! | `proc-internal-error` | 500 code 99999 `Internal failure! Try again later` |
 //! | blank (`/client/v1/process//document`, `%20`) | 400 code 3 `process id is invalid` |
 //! | any other id | 404 code 5 `error getting process: rpc error: code = NotFound desc = process not found` |
@@ -43,10 +43,10 @@
 //! | `auth-face-match` | 200, `faceMatch: true` |
 //! | `auth-face-mismatch` | 200, `faceMatch: false` |
 //! | `auth-unknown-type` | 200, `status: 7` and `document.type` `unico.moja.dictionary.br.future.v9.Future` (values the page does not list) |
-//! | `auth-jwt-expired` | 400 `10507` |
-//! | `auth-jwt-used` | 400 `10508` |
-//! | `auth-jwt-invalid` | 400 `10506` |
-//! | `auth-process-exists` | 409 `20073` |
+//! | `auth-jwt-expired` | 400 `10507`, in the documented envelope `{"error":{"code":"10507","description":…}}` |
+//! | `auth-jwt-used` | 400 `10508`, in the documented envelope `{"error":{"code":"10508","description":…}}` |
+//! | `auth-jwt-invalid` | 400 `10506`, in the documented envelope `{"error":{"code":"10506","description":…}}` |
+//! | `auth-process-exists` | 409 `20073`, in the documented envelope (string code, `description`) |
 //! | `auth-rate-limited` | 429, empty body, `Retry-After: 2` |
 //! | `auth-internal-error` | 500 `99999` |
 //! | `auth-async-capture` | 200 status `1`, no document; the process turns final (status `3`, document) on the third `GET /processes/v1/{id}` |
@@ -152,7 +152,7 @@ pub(super) const PROCESSES: &[ProcessFixture] = &[
     ProcessFixture {
         id: PROC_RATE_LIMITED,
         state: ProcessState::RateLimited,
-        behaviour: "429, empty body, Retry-After: 2",
+        behaviour: "429, empty body, no Retry-After",
     },
     ProcessFixture {
         id: PROC_INTERNAL_ERROR,

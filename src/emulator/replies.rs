@@ -5,8 +5,10 @@
 //!   gRPC status numbers (3/5/9) suggest; 401s are plain text, as an API gateway's JWT filter
 //!   answers (`Jwt is expired`).
 //! - ID API: `{"error": {"code": N, "message": "…"}}`, one of the envelopes seen on the vendor's
-//!   neighbouring pages.
-//! - Both: 429 with an empty body and `Retry-After: 2`.
+//!   neighbouring pages, and on some answers the envelope the pages document for the ID API,
+//!   `{"error": {"code": "N", "description": "…"}}` (a string code), so that clients meet both.
+//! - 429 with an empty body: on the ID API with `Retry-After: 2` (the pages: "sometimes
+//!   `Retry-After`"), on the IDCloud API without it (its page: "only the HTTP status").
 
 use axum::response::{IntoResponse, Response};
 use http::StatusCode;
@@ -63,6 +65,24 @@ pub(super) fn id_api_error(status: StatusCode, code: u32, message: &str) -> Resp
     )
 }
 
+/// The ID API envelope the pages document: a string code and a `description`.
+pub(super) fn id_api_described_error(
+    status: StatusCode,
+    code: &str,
+    description: &str,
+) -> Response {
+    json_reply(
+        status,
+        &serde_json::json!({"error": {"code": code, "description": description}}),
+    )
+}
+
+/// The IDCloud API's 429: "no detailed error code: only the HTTP status".
+pub(super) fn idcloud_rate_limited() -> Response {
+    StatusCode::TOO_MANY_REQUESTS.into_response()
+}
+
+/// The ID API's 429, with the `Retry-After` the pages say it sometimes sends.
 pub(super) fn rate_limited() -> Response {
     (
         StatusCode::TOO_MANY_REQUESTS,

@@ -2,9 +2,9 @@
 //! on a process awaiting one. Stateful: each emulator instance keeps its processes, so a second
 //! call on the same process answers "document already set" as upstream does.
 //!
-//! Checks run in this order (the page does not say; an emulator assumption that follows the
-//! layers a request crosses): the gateway's token check, then the body fields, then the process id
-//! and the process lookup.
+//! Checks run in this order: the gateway's token check (it answers before the service), then
+//! the fields in the order the page lists their errors: the process id (`process id is
+//! invalid`), `duiType`, `duiValue`, then the process lookup (its state, or not found).
 
 use std::collections::HashMap;
 use std::sync::{Mutex, MutexGuard, PoisonError};
@@ -85,7 +85,7 @@ impl Failure {
                 5,
                 "error getting process: rpc error: code = NotFound desc = process not found",
             ),
-            Failure::RateLimited => return replies::rate_limited(),
+            Failure::RateLimited => return replies::idcloud_rate_limited(),
             Failure::Internal => (
                 StatusCode::INTERNAL_SERVER_ERROR,
                 replies::INTERNAL_CODE,
@@ -143,10 +143,10 @@ fn set_document(
     process_id: Option<&str>,
     body: &[u8],
 ) -> Result<Person, Failure> {
-    let person = Person::from_fields(&body_fields(body))?;
     let process_id = process_id
         .filter(|id| !id.trim().is_empty())
         .ok_or(Failure::ProcessIdInvalid)?;
+    let person = Person::from_fields(&body_fields(body))?;
     processes.set_document(process_id)?;
     processes.record_document(process_id, &person.dui_type, &person.dui_value);
     Ok(person)

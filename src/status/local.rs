@@ -24,7 +24,8 @@ use crate::{
 /// Local validation: each rule's reason, and the vendor code (of the API
 /// family named) that the vendor's own rejection of the same input carries.
 /// Where the reference pages document no code for a condition the facade
-/// checks, the closest documented one is used (marked "assumed").
+/// checks, the closest documented one is used (see
+/// [`upstream_code_assumed`], which ErrorInfo reports).
 #[rustfmt::skip]
 pub const LOCAL_RULES: &[(Rule, &str, Api, Option<i64>)] = &[
     // SetProcessDocument: the IDCloud API answers 3 for every field problem.
@@ -72,6 +73,59 @@ pub const LOCAL_RULES: &[(Rule, &str, Api, Option<i64>)] = &[
     (Rule::PhoneMalformed, "PERSON_PHONE_INVALID", IdCloud, Some(3)),
     (Rule::EmailRequiredByChannel, "PERSON_EMAIL_REQUIRED", IdCloud, Some(3)),
 ];
+
+/// Whether the vendor code a local rule carries in `upstreamCode` is the
+/// facade's reading rather than one a reference page states for that
+/// condition. ErrorInfo then says so (`upstreamCodeAssumed: "true"`), so that
+/// a client does not take the code for the vendor's word. Exhaustive, so
+/// that a new rule must decide.
+pub fn upstream_code_assumed(rule: Rule) -> bool {
+    match rule {
+        // The facade's own bounds on a value that becomes a URL path
+        // segment: the vendor's "process id is invalid" (3) is the closest
+        // answer, but no page says what the vendor answers to an id that
+        // cannot be sent.
+        Rule::ProcessIdMissing | Rule::ProcessIdMalformed | Rule::ProcessIdTooLong => true,
+        // The page names the three types and "without formatting symbols",
+        // but lists no message (so no row) for either refusal.
+        Rule::DuiTypeUnknown | Rule::DuiTypeNotAccepted | Rule::DuiValueFormatted => true,
+        // No code for an unset subject type, nor for a third file.
+        Rule::SubjectDuiTypeMissing | Rule::TooManyFiles => true,
+        // Stated by the pages with their code (or, for the reads, carrying
+        // no code at all).
+        Rule::DuiTypeMissing
+        | Rule::DuiValueMissing
+        | Rule::DuiValueTooLong
+        | Rule::SubjectMissing
+        | Rule::SubjectCodeMissing
+        | Rule::SubjectCodeInvalid
+        | Rule::SubjectNameInvalid
+        | Rule::SubjectGenderInvalid
+        | Rule::SubjectBirthDateInvalid
+        | Rule::SubjectEmailInvalid
+        | Rule::SubjectPhoneInvalid
+        | Rule::DocumentMissing
+        | Rule::PurposeInvalid
+        | Rule::AuthProcessIdInvalid
+        | Rule::CaptureMissing
+        | Rule::ImageMissing
+        | Rule::ImageTooLarge
+        | Rule::ImageFormatUnsupported
+        | Rule::ImageUndecodable
+        | Rule::ImageResolutionTooLow
+        | Rule::ReusableCodeMissing
+        | Rule::ReusableCodeFormatted
+        | Rule::DocumentTypeMissing
+        | Rule::DocumentTypeUnknown
+        | Rule::DocumentProcessIdMissing
+        | Rule::DocumentProcessIdTooLong
+        | Rule::DocumentProcessIdMalformed
+        | Rule::FriendlyNameTooLong
+        | Rule::PhoneRequiredByChannel
+        | Rule::PhoneMalformed
+        | Rule::EmailRequiredByChannel => false,
+    }
+}
 
 /// RESOURCE_EXHAUSTED for a limit of the facade's own.
 pub(super) fn facade_limit(
@@ -127,9 +181,18 @@ pub(super) fn local(invalid: &InvalidRequest) -> Mapped {
         [only] => only.description.clone(),
         many => format!("{} fields are invalid; see BadRequest", many.len()),
     };
+    let mut metadata = HashMap::new();
+    let first_assumed = invalid
+        .violations
+        .first()
+        .is_some_and(|v| upstream_code_assumed(v.rule));
+    if upstream_code.is_some() && first_assumed {
+        metadata.insert("upstreamCodeAssumed".to_owned(), "true".to_owned());
+    }
     Mapped {
         message,
         upstream_code: upstream_code.map(|code| code.to_string()),
+        metadata,
         details,
         ..Mapped::new(InvalidArgument, reason, Origin::Facade)
     }
@@ -226,5 +289,40 @@ fn token_failure(token: &TokenError) -> Mapped {
         metadata,
         details,
         ..Mapped::new(code, reason, Origin::Facade)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The mark qualifies `upstreamCode`: a rule without a code has nothing
+    /// to mark, so an assumed rule always carries one.
+    #[test]
+    fn every_assumed_rule_carries_a_code() {
+        for rule in Rule::ALL.into_iter().filter(|r| upstream_code_assumed(*r)) {
+            let (.., code) = local_rule(rule);
+            assert!(code.is_some(), "{rule:?}");
+        }
+    }
+
+    #[test]
+    fn the_mark_follows_the_first_violation() {
+        let invalid = |rules: &[Rule]| InvalidRequest {
+            violations: rules
+                .iter()
+                .map(|rule| crate::validation::Violation {
+                    field: "f".into(),
+                    rule: *rule,
+                    description: "d".into(),
+                })
+                .collect(),
+        };
+        let marked = local(&invalid(&[Rule::TooManyFiles, Rule::SubjectCodeInvalid]));
+        assert_eq!(marked.metadata["upstreamCodeAssumed"], "true");
+        let unmarked = local(&invalid(&[Rule::SubjectCodeInvalid, Rule::TooManyFiles]));
+        assert!(!unmarked.metadata.contains_key("upstreamCodeAssumed"));
+        let no_code = local(&invalid(&[Rule::ReusableCodeMissing]));
+        assert!(no_code.metadata.is_empty());
     }
 }

@@ -34,7 +34,7 @@ mod vendor;
 
 use std::{collections::HashMap, time::Duration};
 
-pub use local::LOCAL_RULES;
+pub use local::{LOCAL_RULES, upstream_code_assumed};
 pub use server::{ServerError, Stage, server_status};
 use tonic::{Code, Status};
 use tonic_types::{ErrorDetails, StatusExt};

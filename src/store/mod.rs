@@ -16,7 +16,7 @@ use std::time::Duration;
 use tokio::time::Instant;
 
 pub use self::embedded::{EMBEDDED_MAX_BYTES, EmbeddedStore};
-pub use self::redis::{REDIS_HEALTH_NAME, RedisSettings, RedisStore, RedisUrlError};
+pub use self::redis::{REDIS_HEALTH_NAME, RedisSettings, RedisStore, RedisUrlError, client};
 
 /// Where idempotency records live.
 #[derive(Debug, Clone)]

@@ -50,6 +50,16 @@ pub struct RedisUrlError {
     kind: String,
 }
 
+impl RedisUrlError {
+    /// From the client's classification (never its message, which may
+    /// quote the URL).
+    pub fn from_kind(kind: redis::ErrorKind) -> Self {
+        Self {
+            kind: format!("{kind:?}"),
+        }
+    }
+}
+
 #[derive(Clone)]
 pub struct RedisStore {
     connection: ConnectionManager,
@@ -64,6 +74,25 @@ impl std::fmt::Debug for RedisStore {
     }
 }
 
+/// The client for `settings` (URL and password), connecting nowhere yet;
+/// shared by the store and by the webhook fan-out.
+pub fn client(settings: &RedisSettings) -> Result<Client, RedisUrlError> {
+    let invalid = |error: redis::RedisError| RedisUrlError::from_kind(error.kind());
+    let mut info = settings
+        .url
+        .expose_secret()
+        .into_connection_info()
+        .map_err(invalid)?;
+    if let Some(password) = &settings.password {
+        let redis = info
+            .redis_settings()
+            .clone()
+            .set_password(password.expose_secret());
+        info = info.set_redis_settings(redis);
+    }
+    Client::open(info).map_err(invalid)
+}
+
 impl RedisStore {
     /// A store that connects on first use: the facade starts (and serves
     /// creates without a request id) while Redis is down.
@@ -71,30 +100,15 @@ impl RedisStore {
         settings: &RedisSettings,
         health: HealthReporter,
     ) -> Result<Self, RedisUrlError> {
-        let invalid = |error: redis::RedisError| RedisUrlError {
-            kind: format!("{:?}", error.kind()),
-        };
-        let mut info = settings
-            .url
-            .expose_secret()
-            .into_connection_info()
-            .map_err(invalid)?;
-        if let Some(password) = &settings.password {
-            let redis = info
-                .redis_settings()
-                .clone()
-                .set_password(password.expose_secret());
-            info = info.set_redis_settings(redis);
-        }
-        let client = Client::open(info).map_err(invalid)?;
+        let client = client(settings)?;
         let config = ConnectionManagerConfig::new()
             .set_connection_timeout(Some(CONNECT_TIMEOUT))
             // A failed command fails now: the caller's deadline is the
             // bound, and the manager reconnects in the background.
             .set_number_of_retries(1)
             .set_max_delay(Duration::from_millis(500));
-        let connection =
-            ConnectionManager::new_lazy_with_config(client, config).map_err(invalid)?;
+        let connection = ConnectionManager::new_lazy_with_config(client, config)
+            .map_err(|error| RedisUrlError::from_kind(error.kind()))?;
         // Unknown until the first command says otherwise.
         health
             .set_service_status(REDIS_HEALTH_NAME, ServingStatus::Unknown)

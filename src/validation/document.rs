@@ -14,8 +14,6 @@ use crate::{
 
 /// Front and back: the most images one capture takes.
 pub const MAX_FILES: usize = 2;
-/// The longest id (biometric process, document, subsidiary) accepted.
-pub(super) const ID_MAX_CHARS: usize = 256;
 
 pub fn create_document_process(
     request: &pb::CreateDocumentProcessRequest,
@@ -71,7 +69,10 @@ fn check_subject(subject: &pb::Subject, errors: &mut Collector) -> Option<Subjec
             None
         }
     };
-    let code = subject.code.as_str();
+    let code = match dui_type {
+        Some(dui_type) => identifiers::normalized_code(dui_type, &subject.code),
+        None => subject.code.clone(),
+    };
     if code.trim().is_empty() {
         errors.push(
             "subject.code",
@@ -79,7 +80,7 @@ fn check_subject(subject: &pb::Subject, errors: &mut Collector) -> Option<Subjec
             "subject.code is required",
         );
     } else if let Some(dui_type) = dui_type {
-        match identifiers::check_code(dui_type, code) {
+        match identifiers::check_code(dui_type, &code) {
             Ok(()) => {}
             Err(CodeProblem::Formatted) => errors.push(
                 "subject.code",
@@ -98,10 +99,7 @@ fn check_subject(subject: &pb::Subject, errors: &mut Collector) -> Option<Subjec
         errors.push(
             "subject.name",
             Rule::SubjectNameInvalid,
-            format!(
-                "subject.name may hold only letters, spaces, apostrophes, hyphens and dots, at most {} characters",
-                identifiers::NAME_MAX_CHARS
-            ),
+            "subject.name must not contain control characters or `<` `>`",
         );
     }
     let gender = match pb::Gender::try_from(subject.gender) {
@@ -116,11 +114,11 @@ fn check_subject(subject: &pb::Subject, errors: &mut Collector) -> Option<Subjec
         }
     };
     let birth_date = optional(&subject.birth_date);
-    if birth_date.is_some_and(|d| !identifiers::is_valid_birth_date(d, identifiers::today())) {
+    if birth_date.is_some_and(|d| !identifiers::is_valid_birth_date(d)) {
         errors.push(
             "subject.birth_date",
             Rule::SubjectBirthDateInvalid,
-            "subject.birth_date must be a real date as YYYY-MM-DD, not in the future",
+            "subject.birth_date must be a real date as YYYY-MM-DD",
         );
     }
     let email = optional(&subject.email);
@@ -131,14 +129,17 @@ fn check_subject(subject: &pb::Subject, errors: &mut Collector) -> Option<Subjec
             "subject.email is not a valid e-mail address",
         );
     }
-    let phone = optional(&subject.phone);
-    if phone.is_some_and(|p| !identifiers::is_valid_phone(p)) {
-        errors.push(
-            "subject.phone",
-            Rule::SubjectPhoneInvalid,
-            "subject.phone must be in E.164 format: + and 8 to 15 digits, e.g. +5511999998888",
-        );
-    }
+    let phone = optional(&subject.phone).and_then(|p| {
+        let digits = identifiers::phone_digits(p);
+        if digits.is_none() {
+            errors.push(
+                "subject.phone",
+                Rule::SubjectPhoneInvalid,
+                "subject.phone must be in E.164 format: an optional + and 8 to 15 digits, no symbols, e.g. 5511999998888",
+            );
+        }
+        digits
+    });
     Some(Subject {
         dui_type: dui_type?,
         code: Personal::new(code),
@@ -174,7 +175,7 @@ fn check_document(
         errors.push(
             "document.auth_process_id",
             Rule::AuthProcessIdInvalid,
-            format!("document.auth_process_id is required: the biometric process id, at most {ID_MAX_CHARS} characters"),
+            "document.auth_process_id is required: the biometric process id, without control characters",
         );
     }
     let capture = match &document.capture {
@@ -196,9 +197,7 @@ fn check_document(
                 errors.push(
                     "document.reuse.document_id",
                     Rule::CaptureMissing,
-                    format!(
-                        "document.reuse.document_id is required, at most {ID_MAX_CHARS} characters"
-                    ),
+                    "document.reuse.document_id is required, without control characters",
                 );
                 None
             }
@@ -207,8 +206,11 @@ fn check_document(
     Some((purpose?, auth_process_id?.to_owned(), capture?))
 }
 
+/// An id the vendor issued (a UUID in practice): required, and free of
+/// control characters, which no issued id holds. The page states no length,
+/// so none is imposed here (the request size limit bounds it).
 fn is_sane_id(id: &str) -> bool {
-    !id.trim().is_empty() && id.chars().count() <= ID_MAX_CHARS && !id.chars().any(char::is_control)
+    !id.trim().is_empty() && !id.chars().any(char::is_control)
 }
 
 fn check_files(
@@ -322,11 +324,11 @@ mod tests {
         request.subject = Some(pb::Subject {
             dui_type: pb::DuiType::BrCpf as i32,
             code: "52998224724".into(),
-            name: "R2-D2".into(),
+            name: "<b>".into(),
             gender: 7,
             birth_date: "2001-02-29".into(),
             email: "nope".into(),
-            phone: "11999998888".into(),
+            phone: "+55 11 99999-8888".into(),
         });
         request.document.as_mut().unwrap().purpose = 0;
         request.document.as_mut().unwrap().auth_process_id.clear();

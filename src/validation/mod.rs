@@ -25,9 +25,12 @@ pub use document_reads::{document_process_id, list_reusable_documents};
 pub use journey::{create_process, journey_process_id};
 pub use process::{DUI_VALUE_MAX_CHARS, set_process_document};
 
-/// Characters people type to format identifiers (`123.456.789-09`), which
-/// the vendor wants removed.
-pub(crate) const FORMATTING_SYMBOLS: &[char] = &['.', '-', '/', ' ', '(', ')', '_'];
+/// Characters people type to format identifiers (`123.456.789-09`,
+/// `123 45 6789`), which the vendor wants removed ("without dots or dashes",
+/// "without formatting symbols"). Only these: the set-process-document page
+/// leaves room for "encoded or composite identifiers", so other characters
+/// (`_`, parentheses, …) are the vendor's to judge.
+pub(crate) const FORMATTING_SYMBOLS: &[char] = &['.', '-', '/', ' '];
 
 /// A broken rule. The set is closed so that the status table can give each
 /// one a stable reason.

@@ -167,7 +167,7 @@ async fn the_upstream_receives_the_documented_new_capture_request() {
                 "gender": "M",
                 "birthDate": "1990-02-28",
                 "email": "joao@example.com.br",
-                "phone": "+5511999998888"
+                "phone": "5511999998888"
             },
             "document": {
                 "purpose": "creditprocess",

@@ -37,20 +37,6 @@ fn with_files(files: Vec<Vec<u8>>) -> CreateDocumentProcessRequest {
     new_capture(AUTH_FACE_MATCH, files)
 }
 
-/// Tomorrow (UTC, as the facade reads "today") as `YYYY-MM-DD`.
-fn tomorrow() -> String {
-    let date = time::OffsetDateTime::now_utc()
-        .date()
-        .next_day()
-        .expect("not the end of time");
-    format!(
-        "{:04}-{:02}-{:02}",
-        date.year(),
-        u8::from(date.month()),
-        date.day()
-    )
-}
-
 /// The vendor's documented Portuguese messages, by code.
 fn portuguese(code: &str) -> Option<&'static str> {
     Some(match code {
@@ -71,7 +57,6 @@ fn portuguese(code: &str) -> Option<&'static str> {
 #[tokio::test]
 async fn each_local_rule_answers_like_the_upstream_without_calling_it() {
     let app = spawn_app().await;
-    let tomorrow = tomorrow();
     let subject = |edit: fn(&mut unico_facade::pb::identity_v1::Subject)| {
         valid_but(|r| edit(r.subject.as_mut().unwrap()))
     };
@@ -144,20 +129,6 @@ async fn each_local_rule_answers_like_the_upstream_without_calling_it() {
             "20507",
         ),
         (
-            "a CURP with a sex letter other than H or M",
-            with_code(DuiType::MxCurp, "GODE561231XDFABC09"),
-            "subject.code",
-            "SUBJECT_CODE_INVALID",
-            "20507",
-        ),
-        (
-            "a CURP in lower case",
-            with_code(DuiType::MxCurp, "gode561231hdfabc09"),
-            "subject.code",
-            "SUBJECT_CODE_INVALID",
-            "20507",
-        ),
-        (
             "an SSN of 8 digits",
             with_code(DuiType::UsSsn, "12345678"),
             "subject.code",
@@ -179,13 +150,6 @@ async fn each_local_rule_answers_like_the_upstream_without_calling_it() {
             "20507",
         ),
         (
-            "a DNI of 6 digits",
-            with_code(DuiType::ArDni, "123456"),
-            "subject.code",
-            "SUBJECT_CODE_INVALID",
-            "20507",
-        ),
-        (
             "a DNI of 9 digits",
             with_code(DuiType::ArDni, "123456789"),
             "subject.code",
@@ -200,8 +164,8 @@ async fn each_local_rule_answers_like_the_upstream_without_calling_it() {
             "20507",
         ),
         (
-            "a name with digits",
-            subject(|s| s.name = "R2-D2".into()),
+            "a name with a control character",
+            subject(|s| s.name = "R2\u{0}D2".into()),
             "subject.name",
             "SUBJECT_NAME_INVALID",
             "20509",
@@ -242,13 +206,6 @@ async fn each_local_rule_answers_like_the_upstream_without_calling_it() {
             "20019",
         ),
         (
-            "a birth date tomorrow",
-            valid_but(|r| r.subject.as_mut().unwrap().birth_date = tomorrow.clone()),
-            "subject.birth_date",
-            "SUBJECT_BIRTH_DATE_INVALID",
-            "20019",
-        ),
-        (
             "an e-mail without @",
             subject(|s| s.email = "luke.example.com".into()),
             "subject.email",
@@ -261,13 +218,6 @@ async fn each_local_rule_answers_like_the_upstream_without_calling_it() {
             "subject.email",
             "SUBJECT_EMAIL_INVALID",
             "20008",
-        ),
-        (
-            "a phone without +",
-            subject(|s| s.phone = "5511999998888".into()),
-            "subject.phone",
-            "SUBJECT_PHONE_INVALID",
-            "20021",
         ),
         (
             "a formatted phone",
@@ -307,13 +257,6 @@ async fn each_local_rule_answers_like_the_upstream_without_calling_it() {
         (
             "a blank auth process id",
             document(|d| d.auth_process_id = " \t ".into()),
-            "document.auth_process_id",
-            "AUTH_PROCESS_ID_INVALID",
-            "20066",
-        ),
-        (
-            "an auth process id of 257 characters",
-            document(|d| d.auth_process_id = "a".repeat(257)),
             "document.auth_process_id",
             "AUTH_PROCESS_ID_INVALID",
             "20066",
@@ -479,8 +422,10 @@ async fn every_identifier_type_accepts_its_documented_shape() {
     let cases = [
         (DuiType::BrCpf, CPF, "DUI_TYPE_BR_CPF"),
         (DuiType::MxCurp, "GODE561231HDFABC09", "DUI_TYPE_MX_CURP"),
+        (DuiType::MxCurp, "GODE561231XDFABC09", "DUI_TYPE_MX_CURP"),
         (DuiType::UsSsn, "123456789", "DUI_TYPE_US_SSN"),
         (DuiType::NgNin, "12345678901", "DUI_TYPE_NG_NIN"),
+        (DuiType::ArDni, "123456", "DUI_TYPE_AR_DNI"),
         (DuiType::ArDni, "1234567", "DUI_TYPE_AR_DNI"),
         (DuiType::ArDni, "12345678", "DUI_TYPE_AR_DNI"),
         (DuiType::IdNik, "1234567890123456", "DUI_TYPE_ID_NIK"),
@@ -508,13 +453,13 @@ async fn valid_optional_fields_at_their_edges_are_accepted() {
             "Zoë O’Neill Jr.",
             "2000-02-29",
             "a@example.com",
-            "+12345678",
+            "+5511999998888",
         ),
         (
             "李小龍",
             today.as_str(),
             "first.last+tag@sub.example.com.br",
-            "+551199999888877",
+            "5511987654321",
         ),
     ];
     for (name, birth_date, email, phone) in cases {
@@ -534,7 +479,8 @@ async fn valid_optional_fields_at_their_edges_are_accepted() {
         assert_eq!(body["subject"]["name"], name);
         assert_eq!(body["subject"]["birthDate"], birth_date);
         assert_eq!(body["subject"]["email"], email);
-        assert_eq!(body["subject"]["phone"], phone);
+        // E.164 with or without `+`: the page's digits are sent.
+        assert_eq!(body["subject"]["phone"], phone.trim_start_matches('+'));
     }
 }
 

@@ -33,13 +33,13 @@ use crate::{
 };
 
 /// A `redis-server` of the test's own, killed on drop.
-struct RedisServer {
+pub(crate) struct RedisServer {
     port: u16,
     child: Option<Child>,
 }
 
 impl RedisServer {
-    fn start() -> Self {
+    pub(crate) fn start() -> Self {
         let port = std::net::TcpListener::bind("127.0.0.1:0")
             .unwrap()
             .local_addr()
@@ -51,7 +51,7 @@ impl RedisServer {
     }
 
     /// (Re)starts the server on its port: persistence off, loopback only.
-    fn restart(&mut self) {
+    pub(crate) fn restart(&mut self) {
         let child = Command::new("redis-server")
             .args(["--port", &self.port.to_string(), "--bind", "127.0.0.1"])
             .args([
@@ -82,19 +82,19 @@ impl RedisServer {
         }
     }
 
-    fn stop(&mut self) {
+    pub(crate) fn stop(&mut self) {
         if let Some(mut child) = self.child.take() {
             let _ = child.kill();
             let _ = child.wait();
         }
     }
 
-    fn url(&self) -> String {
+    pub(crate) fn url(&self) -> String {
         format!("redis://127.0.0.1:{}/", self.port)
     }
 
     /// `redis-cli` against this server: its raw stdout.
-    fn cli(&self, args: &[&str]) -> Vec<u8> {
+    pub(crate) fn cli(&self, args: &[&str]) -> Vec<u8> {
         Command::new("redis-cli")
             .args(["-h", "127.0.0.1", "-p", &self.port.to_string()])
             .args(args)
@@ -131,7 +131,7 @@ impl Drop for Replica {
     }
 }
 
-fn keyring() -> Keyring {
+pub(crate) fn keyring() -> Keyring {
     let line = |id: &str, byte: u8| format!("{id}:{}\n", STANDARD.encode([byte; 32]));
     Keyring::parse(&(line("2026-12", 3) + &line("2026-06", 9))).unwrap()
 }

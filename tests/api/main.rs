@@ -27,4 +27,6 @@ mod set_process_document;
 mod set_process_document_errors;
 mod set_process_document_validation;
 mod shutdown;
+mod vendor_judges;
+mod webhook_fanout;
 mod wire;

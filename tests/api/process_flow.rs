@@ -227,7 +227,7 @@ async fn the_documented_errors_are_mapped() {
     let cases = [
         (
             CreateProcessRequest {
-                flow: "Not A Flow".into(),
+                flow: String::new(),
                 ..custom_flow_request()
             },
             Code::InvalidArgument,

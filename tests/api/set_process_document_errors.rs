@@ -178,8 +178,9 @@ async fn an_expired_or_garbled_token_is_unauthenticated() {
 }
 
 #[tokio::test]
-async fn rate_limiting_carries_the_retry_after_delay() {
+async fn rate_limiting_without_retry_after_carries_the_default_delay() {
     let app = spawn_app().await;
+    // The page: "No detailed error code: only the HTTP status" (no Retry-After).
 
     let status = app.set_document_of("proc-rate-limited").await.unwrap_err();
 
@@ -193,7 +194,7 @@ async fn rate_limiting_carries_the_retry_after_delay() {
         },
     );
     let retry = details.retry_info().expect("RetryInfo");
-    assert_eq!(retry.retry_delay, Some(Duration::from_secs(2)));
+    assert_eq!(retry.retry_delay, Some(Duration::from_secs(1)));
 }
 
 #[tokio::test]

@@ -47,6 +47,14 @@ fn message(code: u32) -> &'static str {
     }
 }
 
+/// The envelope the pages document for the ID API: a string code and a `description`.
+fn described_error(code: u32) -> String {
+    format!(
+        r#"{{"error":{{"code":"{code}","description":"{}"}}}}"#,
+        message(code)
+    )
+}
+
 fn vendor_error(code: u32) -> String {
     format!(
         r#"{{"error":{{"code":{code},"message":"{}"}}}}"#,
@@ -79,7 +87,7 @@ fn capture_body() -> Value {
             "gender": "M",
             "birthDate": "2000-05-20",
             "email": "luke@rebellion.org",
-            "phone": "+5511987654321",
+            "phone": "5511987654321",
         },
         "document": {
             "purpose": "onboarding",
@@ -206,19 +214,28 @@ async fn body_problems_answer_one_code_at_a_time() {
             with(body(), "/subject/duiType", Some(json!("DUI_TYPE_XX_OTHER"))),
             20507,
         ),
-        (with(body(), "/subject/name", Some(json!("R2-D2"))), 20509),
+        (
+            with(body(), "/subject/name", Some(json!("Ana\tMaria"))),
+            20509,
+        ),
+        (with(body(), "/subject/name", Some(json!(7))), 20509),
         (with(body(), "/subject/gender", Some(json!("X"))), 20508),
         (
             with(body(), "/subject/birthDate", Some(json!("2000-02-30"))),
             20019,
         ),
         (
-            with(body(), "/subject/birthDate", Some(json!("2999-01-01"))),
+            with(body(), "/subject/birthDate", Some(json!("20-05-2000"))),
             20019,
         ),
         (with(body(), "/subject/email", Some(json!("luke"))), 20008),
         (
             with(body(), "/subject/phone", Some(json!("11987654321"))),
+            20021,
+        ),
+        // "13 characters in all": the `+` is one too many.
+        (
+            with(body(), "/subject/phone", Some(json!("+5511987654321"))),
             20021,
         ),
         (with(body(), "/document/purpose", Some(json!("fun"))), 20067),
@@ -398,19 +415,15 @@ async fn biometric_fixtures_decide_the_outcome() {
     );
     assert_eq!(any["document"]["faceMatch"], true);
     let refusals = [
-        ("auth-jwt-expired", 400, 10507),
-        ("auth-jwt-used", 400, 10508),
-        ("auth-jwt-invalid", 400, 10506),
-        ("auth-process-exists", 409, 20073),
-        ("auth-internal-error", 500, 99999),
+        ("auth-jwt-expired", 400, described_error(10507)),
+        ("auth-jwt-used", 400, described_error(10508)),
+        ("auth-jwt-invalid", 400, described_error(10506)),
+        ("auth-process-exists", 409, described_error(20073)),
+        ("auth-internal-error", 500, vendor_error(99999)),
     ];
-    for (auth, status, code) in refusals {
+    for (auth, status, body) in refusals {
         let reply = create(&emulator, &capture(auth)).await;
-        assert_eq!(
-            (reply.status, reply.body),
-            (status, vendor_error(code)),
-            "{auth}"
-        );
+        assert_eq!((reply.status, reply.body), (status, body), "{auth}");
     }
     let limited = create(&emulator, &capture("auth-rate-limited")).await;
     assert_eq!(

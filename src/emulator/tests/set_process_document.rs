@@ -117,8 +117,9 @@ async fn each_seeded_process_answers_its_documented_error() {
         let reply = set_document(&emulator, id, CPF_BODY).await;
         assert_eq!((reply.status, &reply.body), (status, &body), "{id}");
     }
+    // The page: "No detailed error code: only the HTTP status".
     let limited = set_document(&emulator, "proc-rate-limited", CPF_BODY).await;
-    assert_eq!(limited.header("retry-after"), Some("2"));
+    assert_eq!(limited.header("retry-after"), None);
 }
 
 #[tokio::test]
@@ -264,27 +265,34 @@ async fn a_body_that_is_not_utf8_is_answered_like_any_bad_body() {
 }
 
 #[tokio::test]
-async fn checks_run_token_then_body_then_process() {
+async fn checks_run_token_then_process_id_then_body_then_process() {
     let emulator = start().await;
 
     let bad_token_and_body = set_document_as(&emulator, "nope", Some("Bearer x"), "{}").await;
     let bad_body_and_process = set_document(&emulator, "nope", "{}").await;
+    // The page lists `process id is invalid` before the body's errors: a
+    // blank id with a bad body answers the id.
+    let blank_process_and_bad_body = set_document(&emulator, "%20", "{}").await;
+    let empty_process_and_no_value =
+        set_document(&emulator, "", r#"{"duiType":"DUI_TYPE_BR_CPF"}"#).await;
     let blank_process = set_document(&emulator, "%20", CPF_BODY).await;
-    let empty_process = set_document(&emulator, "", CPF_BODY).await;
 
     assert_eq!(bad_token_and_body.status, 401);
     assert_eq!(
         bad_body_and_process.body,
         gateway_error(3, "dui_type is required")
     );
-    assert_eq!(
-        blank_process.body,
-        gateway_error(3, "process id is invalid")
-    );
-    assert_eq!(
-        empty_process.body,
-        gateway_error(3, "process id is invalid")
-    );
+    for (case, reply) in [
+        ("blank id, bad body", &blank_process_and_bad_body),
+        ("empty id, no value", &empty_process_and_no_value),
+        ("blank id, good body", &blank_process),
+    ] {
+        assert_eq!(
+            (reply.status, reply.body.as_str()),
+            (400, gateway_error(3, "process id is invalid").as_str()),
+            "{case}"
+        );
+    }
 }
 
 #[tokio::test]
