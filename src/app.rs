@@ -136,6 +136,7 @@ impl App {
             image_limits: settings.image_limits,
             rate_limiter,
             upstream_health: UpstreamHealth::new(health.clone()).await,
+            circuits: crate::circuit::Circuits::new(settings.circuit, metrics.clone()),
             watch: settings.watch,
             process_events: match webhook {
                 Some(_) => Some(process_events(&settings.idempotency, &metrics)?),

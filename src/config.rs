@@ -15,6 +15,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use secrecy::SecretString;
 
 use crate::{
+    circuit::CircuitSettings,
     credentials::{RefreshPolicy, ServiceAccount, ServiceAccountError},
     idempotency::{IdempotencySettings, Keyring, KeyringError, StoreSettings},
     rate_limit::{Rate, RateLimitSettings},
@@ -276,6 +277,18 @@ pub struct ServeArgs {
     #[arg(long, env = "UNICO_FACADE_MAX_HEADER_LIST_BYTES", default_value_t = defaults::HTTP2.max_header_list_bytes)]
     pub max_header_list_bytes: u32,
 
+    /// Consecutive troubled upstream calls (connection refused or lost, the
+    /// upstream timeout, a 5xx) that open an API family's circuit: its calls
+    /// are then refused at once (UNAVAILABLE `UPSTREAM_CIRCUIT_OPEN`) for the
+    /// cool-down. 0 turns the breaker off.
+    #[arg(long, env = "UNICO_FACADE_CIRCUIT_FAILURES", default_value_t = CircuitSettings::DEFAULT_FAILURES)]
+    pub circuit_failures: u32,
+
+    /// How long an open circuit refuses calls before one probe call is let
+    /// through; the probe's success closes it, its failure reopens it.
+    #[arg(long, env = "UNICO_FACADE_CIRCUIT_COOLDOWN", default_value_t = HumanDuration(CircuitSettings::DEFAULT_COOLDOWN), value_parser = parse_duration)]
+    pub circuit_cooldown: HumanDuration,
+
     /// The tenant's outgoing rate limit to the vendor (e.g. `10/s`); calls
     /// queue within their deadline. With --redis-url, one budget for every
     /// replica; without it (or while Redis is down), each replica keeps
@@ -502,6 +515,8 @@ pub struct Settings {
     pub upstream_rate_limit: Option<Rate>,
     /// How the rate limit is shared among replicas.
     pub rate_limit: RateLimitSettings,
+    /// The circuit breaker of each upstream API family.
+    pub circuit: CircuitSettings,
     /// Certificate chain and key (PEM) for TLS on the listener.
     pub tls: Option<TlsFiles>,
     /// gRPC-Web, with the CORS origins allowed (`None`: gRPC-Web off).
@@ -598,6 +613,7 @@ impl Settings {
             http2: defaults::HTTP2,
             upstream_rate_limit: None,
             rate_limit: RateLimitSettings::default(),
+            circuit: CircuitSettings::default(),
             tls: None,
             grpc_web: None,
             admin_listen: None,
@@ -814,6 +830,10 @@ impl ServeArgs {
                 store_timeout: self.rate_limit_store_timeout.0,
                 window_guard: self.rate_limit_window_guard.0,
                 ..RateLimitSettings::default()
+            },
+            circuit: CircuitSettings {
+                failures: self.circuit_failures,
+                cooldown: self.circuit_cooldown.0,
             },
             tls,
             grpc_web: match self.grpc_web {
@@ -1159,6 +1179,7 @@ mod tests {
         assert_eq!(parsed.shutdown_grace, built.shutdown_grace);
         assert_eq!(parsed.max_concurrent_calls, built.max_concurrent_calls);
         assert_eq!(parsed.watch, built.watch);
+        assert_eq!(parsed.circuit, built.circuit);
         assert_eq!(
             parsed.request_message_timeout,
             built.request_message_timeout

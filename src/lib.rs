@@ -20,7 +20,8 @@
 //! - [`concurrency`]: the global limit on concurrent calls, rejecting fast.
 //! - [`rate_limit`]: the optional outgoing rate limit, queueing within deadlines:
 //!   one budget for every replica in Redis, or a local share.
-//! - [`upstream_health`]: per-upstream health statuses fed by real calls.
+//! - [`circuit`]: the circuit breaker of each upstream API family.
+//! - [`upstream_health`]: per-upstream health statuses, following the circuits.
 //! - [`health_check`]: the client side of health, for `unico-facade health`.
 //! - [`telemetry`]: logging, OpenTelemetry tracing and propagation, redaction.
 //! - [`metrics`]: Prometheus metrics; [`admin`]: the listener serving them.
@@ -29,6 +30,7 @@
 
 pub mod admin;
 pub mod app;
+pub mod circuit;
 pub mod concurrency;
 pub mod config;
 pub mod contract;

@@ -64,6 +64,17 @@ struct ModeLabels {
 }
 
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct CircuitLabels {
+    upstream: &'static str,
+    state: &'static str,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct FamilyLabels {
+    upstream: &'static str,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct OutcomeLabels {
     outcome: &'static str,
 }
@@ -94,6 +105,9 @@ pub struct Metrics {
     rate_limit_mode: Family<ModeLabels, Gauge>,
     rate_limit_fallbacks: Counter,
     rate_limit_holds: Counter,
+    circuit_state: Family<CircuitLabels, Gauge>,
+    circuit_transitions: Family<CircuitLabels, Counter>,
+    circuit_rejections: Family<FamilyLabels, Counter>,
     webhook_fanout: Family<OutcomeLabels, Counter>,
     webhook_fanout_connected: Gauge,
 }
@@ -211,6 +225,25 @@ impl Metrics {
             "Vendor 429s that held the outgoing rate budget back",
             rate_limit_holds.clone(),
         );
+        let circuit_state = Family::<CircuitLabels, Gauge>::default();
+        registry.register(
+            "upstream_circuit_state",
+            "Circuit breaker state per upstream family: 1 for the current state \
+             (closed, open, half_open), 0 for the others",
+            circuit_state.clone(),
+        );
+        let circuit_transitions = Family::<CircuitLabels, Counter>::default();
+        registry.register(
+            "upstream_circuit_transitions",
+            "Circuit breaker transitions per upstream family, by the state entered",
+            circuit_transitions.clone(),
+        );
+        let circuit_rejections = Family::<FamilyLabels, Counter>::default();
+        registry.register(
+            "upstream_circuit_rejections",
+            "Calls refused at once (UPSTREAM_CIRCUIT_OPEN, nothing sent) per upstream family",
+            circuit_rejections.clone(),
+        );
         let webhook_fanout = Family::<OutcomeLabels, Counter>::default();
         registry.register(
             "webhook_fanout_messages",
@@ -231,6 +264,9 @@ impl Metrics {
             rate_limit_holds,
             webhook_fanout,
             webhook_fanout_connected,
+            circuit_state,
+            circuit_transitions,
+            circuit_rejections,
             idempotency_events,
             store_duration,
             webhook_deliveries,
@@ -382,6 +418,27 @@ impl Metrics {
     /// Whether this replica receives the other replicas' webhook notices.
     pub fn webhook_fanout_connected(&self, connected: bool) {
         self.webhook_fanout_connected.set(i64::from(connected));
+    }
+
+    /// Sets one state's series of a family's circuit (1: the current one).
+    pub fn circuit_state(&self, upstream: &'static str, state: &'static str, current: bool) {
+        self.circuit_state
+            .get_or_create(&CircuitLabels { upstream, state })
+            .set(i64::from(current));
+    }
+
+    /// Counts a family's circuit entering `state`.
+    pub fn circuit_transition(&self, upstream: &'static str, state: &'static str) {
+        self.circuit_transitions
+            .get_or_create(&CircuitLabels { upstream, state })
+            .inc();
+    }
+
+    /// Counts a call a family's open circuit refused.
+    pub fn circuit_rejection(&self, upstream: &'static str) {
+        self.circuit_rejections
+            .get_or_create(&FamilyLabels { upstream })
+            .inc();
     }
 
     /// The Prometheus text exposition (format 0.0.4) of every metric.

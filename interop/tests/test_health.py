@@ -1,10 +1,15 @@
 """grpcio-health-checking against the facade's grpc.health.v1.Health: the process, each
-service, and the per-upstream entries that follow real calls' outcomes."""
+service, and the per-upstream entries that follow each family's circuit breaker."""
+
+import signal
+import time
 
 import grpc
 import pytest
+from google.rpc import error_details_pb2 as ed
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
+from conftest import start, wait_until_serving
 from support import AUTH, CPF, DOCUMENT, PROCESS, awaiting_id, call_error
 
 SERVING = health_pb2.HealthCheckResponse.SERVING
@@ -48,17 +53,57 @@ def set_document(pb, process_stub):
     return process_stub.SetProcessDocument(request, metadata=AUTH, timeout=15)
 
 
-def test_upstream_entries_follow_real_calls(pb, process_stub, health, emulator):
-    set_document(pb, process_stub)  # a success: the family is up
-    assert check(health, IDCLOUD) == SERVING
-    assert check(health, ID_API) in (SERVING, NOT_SERVING)  # exists; its state is the ID API's
-    emulator.script_fault(endpoint="set-process-document", status=503, times=3)
-    for _ in range(3):
-        assert call_error(process_stub.SetProcessDocument, pb.process.SetProcessDocumentRequest(
+@pytest.fixture(scope="module")
+def breaker_server(tmp_path_factory):
+    """A facade of its own whose circuits open after 3 failures and cool down for 300 ms, so
+    that opening one leaves the session's server (and the other tests) alone."""
+    logs = tmp_path_factory.mktemp("breaker")
+    args = ["--circuit-failures", "3", "--circuit-cooldown", "300ms"]
+    for attempt in range(3):  # a free port can be taken between the probe and the bind
+        server = start(logs / f"breaker-{attempt}.log", args)
+        try:
+            wait_until_serving(server)
+            break
+        except RuntimeError as error:
+            if server.process.poll() is None:
+                server.process.kill()
+                server.process.wait()
+            if "cannot listen" not in str(error) or attempt == 2:
+                pytest.fail(f"the facade did not start: {error}", pytrace=False)
+    yield server
+    server.process.send_signal(signal.SIGTERM)
+    assert server.process.wait(timeout=30) == 0, server.log_tail()
+
+
+def test_upstream_entries_follow_the_circuit(pb, breaker_server):
+    with grpc.insecure_channel(breaker_server.address) as channel:
+        health = health_pb2_grpc.HealthStub(channel)
+        process_stub = pb.process_grpc.ProcessServiceStub(channel)
+        set_document(pb, process_stub)  # a success: the family is up
+        assert check(health, IDCLOUD) == SERVING
+        assert check(health, ID_API) == SERVING
+        breaker_server.script_fault(endpoint="set-process-document", status=503, times=3)
+        for _ in range(3):
+            assert call_error(process_stub.SetProcessDocument, pb.process.SetProcessDocumentRequest(
+                process_id=awaiting_id(), dui_type=pb.identifiers.DUI_TYPE_BR_CPF, dui_value=CPF
+            )).info.reason == "UPSTREAM_UNAVAILABLE"
+        # The circuit opened: the entry says so, and the next call is refused with nothing sent.
+        assert check(health, IDCLOUD) == NOT_SERVING
+        assert check(health, ID_API) == SERVING
+        sent = len(breaker_server.recorded_requests())
+        refused = call_error(process_stub.SetProcessDocument, pb.process.SetProcessDocumentRequest(
             process_id=awaiting_id(), dui_type=pb.identifiers.DUI_TYPE_BR_CPF, dui_value=CPF
-        )).info.reason == "UPSTREAM_UNAVAILABLE"
-    assert check(health, IDCLOUD) == NOT_SERVING
-    # A vendor outage never takes the process or its services out of rotation.
-    assert [check(health, s) for s in ("", PROCESS, DOCUMENT)] == [SERVING] * 3
-    set_document(pb, process_stub)
-    assert check(health, IDCLOUD) == SERVING
+        ))
+        assert refused.code == grpc.StatusCode.UNAVAILABLE
+        assert refused.info.reason == "UPSTREAM_CIRCUIT_OPEN"
+        assert refused.info.metadata["upstream"] == IDCLOUD
+        delay = refused.one(ed.RetryInfo).retry_delay
+        wait = delay.seconds + delay.nanos / 1e9
+        assert 0 < wait <= 0.3
+        assert len(breaker_server.recorded_requests()) == sent
+        # A vendor outage never takes the process or its services out of rotation.
+        assert [check(health, s) for s in ("", PROCESS, DOCUMENT)] == [SERVING] * 3
+        # After the cool-down (the RetryInfo delay), the probe's success closes the circuit.
+        time.sleep(wait + 0.02)
+        set_document(pb, process_stub)
+        assert check(health, IDCLOUD) == SERVING

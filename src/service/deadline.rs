@@ -2,7 +2,8 @@
 //! arrival of the request's headers (not from the handler, which starts
 //! only once the message has arrived); the upstream work ends a margin
 //! before it, for the facade's own answer, and no later than the configured
-//! upstream timeout. The call ledger answers DEADLINE_EXCEEDED itself at the
+//! upstream timeout. Which of the two came first is kept: only the facade's
+//! own timeout says something about the vendor (the circuit breaker). The call ledger answers DEADLINE_EXCEEDED itself at the
 //! deadline, before tonic's own timer fires (which would say CANCELLED).
 
 use std::time::Duration;
@@ -35,22 +36,45 @@ pub fn parse_grpc_timeout(value: &str) -> Option<Duration> {
     })
 }
 
+/// When the upstream work of a call must end, and whose limit that is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CallDeadline {
+    pub at: Instant,
+    /// `at` is the facade's own limit (`--upstream-timeout` counted from
+    /// admission; the caller's deadline is later or absent): an upstream
+    /// timeout then means the vendor was too slow, not the caller too
+    /// impatient, and counts for the circuit breaker.
+    pub upstream_timeout: bool,
+}
+
+/// A bare instant (a watch's end, say) is not the upstream timeout.
+impl From<Instant> for CallDeadline {
+    fn from(at: Instant) -> Self {
+        Self {
+            at,
+            upstream_timeout: false,
+        }
+    }
+}
+
 /// When the upstream work of a call must end: `timeout` (the caller's, if
 /// any) after `arrival`, less a tenth of it (at most
-/// [`DEADLINE_MARGIN_MAX`]), and never later than `cap` after `now`.
+/// [`DEADLINE_MARGIN_MAX`]), and never later than `cap` after `now`; with
+/// whether the cap came first.
 pub fn upstream_deadline(
     arrival: Instant,
     timeout: Option<Duration>,
     now: Instant,
     cap: Duration,
-) -> Instant {
+) -> (Instant, bool) {
     let capped = now + cap;
     match timeout {
         Some(timeout) => {
             let margin = (timeout / 10).min(DEADLINE_MARGIN_MAX);
-            (arrival + timeout.saturating_sub(margin)).min(capped)
+            let callers = arrival + timeout.saturating_sub(margin);
+            (callers.min(capped), capped <= callers)
         }
-        None => capped,
+        None => (capped, true),
     }
 }
 
@@ -101,12 +125,15 @@ mod tests {
         let arrival = Instant::now();
         let now = arrival + Duration::from_millis(120);
         let at = |ms: u64| arrival + Duration::from_millis(ms);
-        assert_eq!(upstream_deadline(arrival, None, now, cap), now + cap);
+        assert_eq!(
+            upstream_deadline(arrival, None, now, cap),
+            (now + cap, true)
+        );
         let deadline = |timeout: Duration| upstream_deadline(arrival, Some(timeout), now, cap);
-        assert_eq!(deadline(Duration::from_millis(200)), at(180));
-        assert_eq!(deadline(Duration::from_secs(2)), at(1950));
-        assert_eq!(deadline(Duration::from_secs(60)), now + cap);
+        assert_eq!(deadline(Duration::from_millis(200)), (at(180), false));
+        assert_eq!(deadline(Duration::from_secs(2)), (at(1950), false));
+        assert_eq!(deadline(Duration::from_secs(60)), (now + cap, true));
         // A message that arrived after the deadline leaves no budget at all.
-        assert!(deadline(Duration::from_millis(100)) < now);
+        assert!(deadline(Duration::from_millis(100)).0 < now);
     }
 }

@@ -103,7 +103,7 @@ impl DocumentHandler {
                 request.metadata(),
                 &request.get_ref().request_id,
                 fingerprint,
-                deadline,
+                deadline.at,
                 create,
             )
             .await;
@@ -160,7 +160,7 @@ async fn read_process(
     shared: &Shared,
     metadata: &tonic::metadata::MetadataMap,
     process_id: &ProcessId,
-    deadline: tokio::time::Instant,
+    deadline: impl Into<super::CallDeadline>,
 ) -> Result<DocumentProcess, FacadeError> {
     let upstream = &shared.upstream;
     call_upstream(

@@ -17,7 +17,7 @@ use std::{
     time::Instant,
 };
 
-pub use deadline::{DEADLINE_MARGIN_MAX, parse_grpc_timeout, upstream_deadline};
+pub use deadline::{CallDeadline, DEADLINE_MARGIN_MAX, parse_grpc_timeout, upstream_deadline};
 pub use document::DocumentHandler;
 pub use ledger::{CallLedgerLayer, CallTicket};
 pub use process::ProcessHandler;
@@ -31,13 +31,14 @@ pub(crate) use watch::Wake;
 pub use watch::{Pacing, WatchSettings, WatchStream};
 
 use crate::{
+    circuit::{Circuits, State, Verdict},
     concurrency::{CallSlot, CallSlots},
     credentials::{CredentialSource, CredentialsError, Origin},
     metrics::{InFlight, Metrics},
     rate_limit::RateLimiter,
     status::{CallContext, FacadeError, Summary, refuses_access_token, to_status},
     upstream::{Api, Endpoint, UpstreamClient, UpstreamCredentials, UpstreamError},
-    upstream_health::{Signal, UpstreamHealth},
+    upstream_health::UpstreamHealth,
     validation::ImageLimits,
 };
 
@@ -52,8 +53,10 @@ pub struct Shared {
     pub image_limits: ImageLimits,
     /// The optional outgoing rate limit.
     pub rate_limiter: Option<RateLimiter>,
-    /// Per-family upstream health, fed by every call's outcome.
+    /// Per-family upstream health: follows each family's circuit.
     pub upstream_health: UpstreamHealth,
+    /// The circuit breaker of each upstream family, fed by every call's outcome.
+    pub circuits: Circuits,
     /// How watches pace their reads.
     pub watch: WatchSettings,
     /// The vendor webhook's notices, when the receiver is on (`None`: every
@@ -72,19 +75,25 @@ const RECONNECT_PAUSE: std::time::Duration = std::time::Duration::from_millis(50
 pub type SharedState = Arc<Shared>;
 
 /// Resolves the call's credentials and makes the upstream call before
-/// `deadline`, within the outgoing rate limit. Retries are few and safe:
+/// `deadline`, within the outgoing rate limit and the family's circuit
+/// breaker (asked first: an open circuit refuses at once, before any token
+/// or rate-limit wait, and nothing is sent). Retries are few and safe:
 /// - a refused connection (nothing was sent) is retried once;
 /// - when the facade's own token is rejected (the upstream refused it before
 ///   acting), the token is dropped, refreshed once and the call retried once;
 ///   a second rejection is final;
 /// - nothing else: the vendor has no idempotency key, so a call that may
-///   have reached it is never repeated.
+///   have reached it is never repeated (a create sent as the circuit's probe
+///   and failed included).
+///
+/// A retry the circuit does not let through ends the call with the failure
+/// it retried.
 pub(crate) async fn call_upstream<T, F, Fut>(
     shared: &Shared,
     metadata: &MetadataMap,
     endpoint: Endpoint,
     context: CallContext,
-    deadline: Deadline,
+    deadline: impl Into<CallDeadline>,
     call: F,
 ) -> Result<T, FacadeError>
 where
@@ -92,18 +101,40 @@ where
     Fut: std::future::Future<Output = Result<T, UpstreamError>>,
 {
     let api = endpoint.api();
+    let deadline = deadline.into();
     let mut retried = false;
     let mut reconnected = false;
+    let mut retrying: Option<(Origin, UpstreamError)> = None;
     loop {
-        let remaining = deadline.saturating_duration_since(Deadline::now());
+        let ticket = match shared.circuits.admit(api) {
+            Ok((ticket, changed)) => {
+                follow_circuit(shared, api, changed).await;
+                ticket
+            }
+            Err(refusal) => {
+                return Err(match retrying {
+                    Some((origin, error)) => FacadeError::Upstream {
+                        endpoint,
+                        context,
+                        origin,
+                        error,
+                    },
+                    None => FacadeError::CircuitOpen {
+                        api: refusal.api,
+                        retry_after: refusal.retry_after,
+                    },
+                });
+            }
+        };
+        let remaining = deadline.at.saturating_duration_since(Deadline::now());
         let resolved = shared.credentials.resolve(metadata, api, remaining).await?;
         if let Some(limiter) = &shared.rate_limiter {
             limiter
-                .acquire(deadline)
+                .acquire(deadline.at)
                 .await
                 .map_err(|wait| FacadeError::UpstreamRateLimited { wait })?;
         }
-        let remaining = deadline.saturating_duration_since(Deadline::now());
+        let remaining = deadline.at.saturating_duration_since(Deadline::now());
         let sent = Instant::now();
         let outcome = call(resolved.credentials.clone(), remaining).await;
         record_upstream(&shared.metrics, endpoint, &outcome, sent.elapsed());
@@ -113,18 +144,22 @@ where
         {
             limiter.hold(vendor.retry_after).await;
         }
-        shared
-            .upstream_health
-            .record(api, Signal::of(&outcome))
-            .await;
+        // A timeout is the vendor's slowness only when the facade's own
+        // limit ended the attempt; the caller's deadline says nothing.
+        let vendors_timeout = deadline.upstream_timeout || remaining >= shared.upstream_timeout;
+        let changed = shared
+            .circuits
+            .report(api, ticket, Verdict::of(&outcome, vendors_timeout));
+        follow_circuit(shared, api, changed).await;
         let error = match outcome {
             Ok(value) => return Ok(value),
             Err(error) => error,
         };
         let refused = matches!(error, UpstreamError::Connect { .. });
-        if refused && !reconnected && deadline > Deadline::now() + RECONNECT_PAUSE {
+        if refused && !reconnected && deadline.at > Deadline::now() + RECONNECT_PAUSE {
             reconnected = true;
             tokio::time::sleep(RECONNECT_PAUSE).await;
+            retrying = Some((resolved.origin, error));
             continue;
         }
         let facade_token_rejected =
@@ -136,6 +171,7 @@ where
             );
             shared.credentials.rejected(&resolved);
             retried = true;
+            retrying = Some((resolved.origin, error));
             continue;
         }
         return Err(FacadeError::Upstream {
@@ -144,6 +180,13 @@ where
             origin: resolved.origin,
             error,
         });
+    }
+}
+
+/// Turns a family's health entry as its circuit changed.
+async fn follow_circuit(shared: &Shared, api: Api, changed: Option<State>) {
+    if let Some(state) = changed {
+        shared.upstream_health.follow(api, state).await;
     }
 }
 
@@ -196,8 +239,13 @@ impl Shared {
         &self,
         request: &Request<T>,
         api: Api,
-    ) -> Result<Deadline, CredentialsError> {
-        self.admit_within(request, api, self.upstream_timeout)
+    ) -> Result<CallDeadline, CredentialsError> {
+        let (at, capped) = self.deadline_of(request, self.upstream_timeout);
+        self.credentials.precheck(request.metadata(), api)?;
+        Ok(CallDeadline {
+            at,
+            upstream_timeout: capped,
+        })
     }
 
     /// As [`Self::admit`], with `default_budget` when the caller set no
@@ -208,13 +256,22 @@ impl Shared {
         api: Api,
         default_budget: std::time::Duration,
     ) -> Result<Deadline, CredentialsError> {
+        let (at, _) = self.deadline_of(request, default_budget);
+        self.credentials.precheck(request.metadata(), api)?;
+        Ok(at)
+    }
+
+    /// The call's upstream deadline, and whether `default_budget` capped it.
+    fn deadline_of<T>(
+        &self,
+        request: &Request<T>,
+        default_budget: std::time::Duration,
+    ) -> (Deadline, bool) {
         let (arrival, timeout) = match request.extensions().get::<Arc<CallTicket>>() {
             Some(ticket) => (ticket.arrival(), ticket.timeout()),
             None => (Deadline::now(), None),
         };
-        let deadline = upstream_deadline(arrival, timeout, Deadline::now(), default_budget);
-        self.credentials.precheck(request.metadata(), api)?;
-        Ok(deadline)
+        upstream_deadline(arrival, timeout, Deadline::now(), default_budget)
     }
 
     /// The message of `request` has arrived: the call starts, with a slot
@@ -324,6 +381,10 @@ mod tests {
             image_limits: ImageLimits::default(),
             rate_limiter: None,
             upstream_health: UpstreamHealth::new(tonic_health::server::HealthReporter::new()).await,
+            circuits: Circuits::new(
+                crate::circuit::CircuitSettings::default(),
+                Arc::new(Metrics::new()),
+            ),
             watch: WatchSettings::default(),
             process_events: None,
             metrics: Arc::new(Metrics::new()),
@@ -364,7 +425,10 @@ mod tests {
     async fn a_refused_connection_is_retried_once_and_only_once() {
         let shared = shared().await;
         let attempts = AtomicUsize::new(0);
-        let deadline = Deadline::now() + std::time::Duration::from_secs(5);
+        let deadline = CallDeadline {
+            at: Deadline::now() + std::time::Duration::from_secs(5),
+            upstream_timeout: true,
+        };
 
         let outcome = call_upstream(
             &shared,
@@ -405,10 +469,72 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_retry_the_circuit_refuses_ends_with_the_failure_it_retried() {
+        let mut shared = shared().await;
+        shared.circuits = Circuits::new(
+            crate::circuit::CircuitSettings {
+                failures: 1,
+                cooldown: std::time::Duration::from_secs(10),
+            },
+            Arc::new(Metrics::new()),
+        );
+        let attempts = AtomicUsize::new(0);
+        let deadline = CallDeadline {
+            at: Deadline::now() + std::time::Duration::from_secs(5),
+            upstream_timeout: true,
+        };
+        let outcome: Result<(), _> = call_upstream(
+            &shared,
+            &metadata(),
+            Endpoint::CreateDocumentProcess,
+            CallContext::default(),
+            deadline,
+            |_, _| async {
+                attempts.fetch_add(1, Ordering::SeqCst);
+                Err(refused().await)
+            },
+        )
+        .await;
+        // The refusal opened the circuit, which then refused the retry.
+        assert_eq!(attempts.load(Ordering::SeqCst), 1);
+        assert!(
+            matches!(
+                outcome,
+                Err(FacadeError::Upstream {
+                    error: UpstreamError::Connect { .. },
+                    ..
+                })
+            ),
+            "{outcome:?}"
+        );
+        // And the next call is refused before it is attempted.
+        let outcome: Result<(), _> = call_upstream(
+            &shared,
+            &metadata(),
+            Endpoint::CreateDocumentProcess,
+            CallContext::default(),
+            deadline,
+            |_, _| async {
+                attempts.fetch_add(1, Ordering::SeqCst);
+                Ok(())
+            },
+        )
+        .await;
+        assert_eq!(attempts.load(Ordering::SeqCst), 1);
+        assert!(
+            matches!(outcome, Err(FacadeError::CircuitOpen { api: Api::Id, .. })),
+            "{outcome:?}"
+        );
+    }
+
+    #[tokio::test]
     async fn a_call_that_may_have_reached_the_vendor_is_never_retried() {
         let shared = shared().await;
         let attempts = AtomicUsize::new(0);
-        let deadline = Deadline::now() + std::time::Duration::from_secs(5);
+        let deadline = CallDeadline {
+            at: Deadline::now() + std::time::Duration::from_secs(5),
+            upstream_timeout: true,
+        };
         let failures = [
             UpstreamError::Timeout {
                 budget: std::time::Duration::from_secs(1),

@@ -96,7 +96,7 @@ async fn read_process(
     shared: &Shared,
     metadata: &MetadataMap,
     process_id: &ProcessId,
-    deadline: tokio::time::Instant,
+    deadline: impl Into<super::CallDeadline>,
 ) -> Result<JourneyProcess, FacadeError> {
     let upstream = &shared.upstream;
     call_upstream(

@@ -177,6 +177,10 @@ fn other_failures() -> Vec<FacadeError> {
             wait: Duration::from_secs(1),
         },
         FacadeError::NotFinalByDeadline,
+        FacadeError::CircuitOpen {
+            api: crate::upstream::Api::IdCloud,
+            retry_after: Duration::from_secs(1),
+        },
         // Validation never reports zero violations; the mapping still
         // answers it with a reason of the enum.
         FacadeError::InvalidRequest(InvalidRequest { violations: vec![] }),
@@ -187,6 +191,7 @@ fn other_failures() -> Vec<FacadeError> {
             | FacadeError::Overloaded { .. }
             | FacadeError::UpstreamRateLimited { .. }
             | FacadeError::NotFinalByDeadline
+            | FacadeError::CircuitOpen { .. }
             | FacadeError::InvalidRequest(_)
             // Walked above and below.
             | FacadeError::Credentials(_)

@@ -10,7 +10,8 @@
 //!   message), then code, then (HTTP status and message), then HTTP status;
 //!   a code that arrives under an unexpected status is still mapped by its
 //!   code; each row also says what the answer means about the credentials;
-//! - [`transport`]: failures before a vendor answer existed;
+//! - [`transport`]: failures before a vendor answer existed, and calls an
+//!   open circuit refused;
 //! - [`server`]: answers about the call itself, not its content (the gRPC
 //!   wire, the call's deadline, the request-message timeout, cancellation,
 //!   shutdown), given by the protocol layer and the call ledger;
@@ -80,6 +81,12 @@ pub enum FacadeError {
     /// The outgoing rate limit would make the call wait past its deadline.
     #[error("the upstream rate limit would delay the call by {wait:?}")]
     UpstreamRateLimited { wait: Duration },
+    /// The upstream family's circuit is open: refused at once, nothing sent.
+    #[error("the {api:?} circuit is open for {retry_after:?}")]
+    CircuitOpen {
+        api: crate::upstream::Api,
+        retry_after: Duration,
+    },
     /// A watch reached its deadline before the resource's state was final.
     #[error("not final by the deadline")]
     NotFinalByDeadline,
@@ -220,7 +227,8 @@ fn is_refusal(error: &FacadeError) -> bool {
         | FacadeError::Credentials(_)
         | FacadeError::RequestTooLarge { .. }
         | FacadeError::Overloaded { .. }
-        | FacadeError::UpstreamRateLimited { .. } => true,
+        | FacadeError::UpstreamRateLimited { .. }
+        | FacadeError::CircuitOpen { .. } => true,
         FacadeError::Idempotency(error) => matches!(
             error,
             crate::idempotency::IdempotencyError::RequestIdInvalid(_)
@@ -256,6 +264,9 @@ fn map(error: &FacadeError) -> Mapped {
             ("waitMillis", wait.as_millis() as usize),
             Some(*wait),
         ),
+        FacadeError::CircuitOpen { api, retry_after } => {
+            transport::circuit_open(*api, *retry_after)
+        }
         // Not a failure of the facade or the vendor: the state was simply
         // not final in time. The caller watches again or reads later.
         FacadeError::NotFinalByDeadline => Mapped {

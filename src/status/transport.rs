@@ -1,11 +1,38 @@
 //! Upstream failures before a vendor answer existed, by phase: nothing
-//! sent, the exchange broken, no answer in time, an unreadable answer.
+//! sent, the exchange broken, no answer in time, an unreadable answer; and
+//! the calls refused because the family's circuit is open.
+
+use std::{collections::HashMap, time::Duration};
 
 use tonic::Code::*;
 use tonic_types::ErrorDetails;
 
 use super::{DEFAULT_RETRY_DELAY, Mapped, Origin, reason};
-use crate::upstream::{Endpoint, UpstreamError};
+use crate::{
+    upstream::{Api, Endpoint, UpstreamError},
+    upstream_health::service_name,
+};
+
+/// The family's circuit is open (see `crate::circuit`): UNAVAILABLE, since
+/// the vendor is, and nothing was sent, so any call may be retried once the
+/// cool-down left (RetryInfo) has passed.
+pub(super) fn circuit_open(api: Api, retry_after: Duration) -> Mapped {
+    let mut details = ErrorDetails::new();
+    details.set_retry_info(Some(retry_after));
+    Mapped {
+        message: "the upstream is failing; the facade refuses its calls for a cool-down (nothing was sent)"
+            .to_owned(),
+        metadata: HashMap::from([
+            ("upstream".to_owned(), service_name(api).to_owned()),
+            (
+                "retryAfterMillis".to_owned(),
+                retry_after.as_millis().to_string(),
+            ),
+        ]),
+        details,
+        ..Mapped::new(Unavailable, reason!("UPSTREAM_CIRCUIT_OPEN"), Origin::Facade)
+    }
+}
 
 /// Failures before any vendor answer existed.
 pub(super) fn transport(endpoint: Endpoint, error: &UpstreamError) -> Mapped {

@@ -1,6 +1,7 @@
 //! One integration-test binary: the real server on an ephemeral port, a real
 //! tonic client, the emulator (or a closed port) as the upstream.
 
+mod circuit_breaker;
 mod cli;
 mod create_document_process;
 mod create_document_process_errors;

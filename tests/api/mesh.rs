@@ -193,7 +193,14 @@ async fn shutdown_drains_reporting_not_serving_and_loses_no_call_in_flight() {
 
 #[tokio::test]
 async fn an_upstream_outage_shows_in_its_own_health_not_in_the_servers() {
-    let app = spawn_app().await;
+    let cooldown = Duration::from_millis(200);
+    let app = spawn_app_with(|s| {
+        s.circuit = unico_facade::circuit::CircuitSettings {
+            failures: 3,
+            cooldown,
+        }
+    })
+    .await;
     assert_eq!(
         health_of(&app, "unico.upstream.IdCloudApi").await,
         ServingStatus::Serving
@@ -213,6 +220,8 @@ async fn an_upstream_outage_shows_in_its_own_health_not_in_the_servers() {
         );
     }
 
+    // The family's circuit opened: its entry says so, the other's and the
+    // process's do not.
     assert_eq!(
         health_of(&app, "unico.upstream.IdCloudApi").await,
         ServingStatus::NotServing
@@ -227,6 +236,8 @@ async fn an_upstream_outage_shows_in_its_own_health_not_in_the_servers() {
         "the process itself is fine"
     );
 
+    // After the cool-down, the probe's success closes the circuit.
+    tokio::time::sleep(cooldown).await;
     call(&app, "awaiting-ok")
         .await
         .unwrap()
