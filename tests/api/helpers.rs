@@ -54,6 +54,50 @@ pub(crate) async fn spawn_app_with_emulator(
     customize: impl FnOnce(&mut Settings),
 ) -> TestApp {
     let emulator = Emulator::start(emulator).await.expect("emulator starts");
+    let Replica {
+        addr,
+        admin_addr,
+        webhook_addr,
+        channel,
+        process,
+        document,
+        stop,
+        server,
+    } = spawn_replica(&emulator, customize).await;
+    TestApp {
+        addr,
+        admin_addr,
+        webhook_addr,
+        emulator,
+        process,
+        document,
+        channel,
+        stop,
+        server,
+    }
+}
+
+/// A facade in front of an emulator it does not own: one replica of a fleet
+/// sharing an emulator (and a Redis). Dropping it starts the server's stop.
+pub(crate) struct Replica {
+    pub addr: SocketAddr,
+    /// The metrics listener, when the test asked for one.
+    pub admin_addr: Option<SocketAddr>,
+    /// The webhook receiver, when the test enabled it.
+    pub webhook_addr: Option<SocketAddr>,
+    pub channel: Channel,
+    pub process: ProcessServiceClient<Channel>,
+    pub document: DocumentServiceClient<Channel>,
+    stop: Option<oneshot::Sender<()>>,
+    server: Option<JoinHandle<()>>,
+}
+
+/// Starts the facade on port 0 pointed at `emulator`; `customize` may
+/// change the settings before the app is built.
+pub(crate) async fn spawn_replica(
+    emulator: &Emulator,
+    customize: impl FnOnce(&mut Settings),
+) -> Replica {
     let hosts = UpstreamHosts::single(&emulator.base_url()).expect("emulator URL");
     let mut settings = Settings::new("127.0.0.1:0".parse().unwrap(), hosts);
     // No mesh routes to a test server: stopping need not wait for one.
@@ -76,17 +120,24 @@ pub(crate) async fn spawn_app_with_emulator(
         .connect()
         .await
         .expect("client connects");
-    TestApp {
+    Replica {
         addr,
         admin_addr,
         webhook_addr,
-        emulator,
         process: ProcessServiceClient::new(channel.clone()),
         document: DocumentServiceClient::new(channel.clone())
             .max_encoding_message_size(64 * 1024 * 1024),
         channel,
         stop: Some(stop),
         server: Some(server),
+    }
+}
+
+impl Replica {
+    /// Its Prometheus exposition (the test enabled the admin listener).
+    pub(crate) async fn metrics(&self) -> String {
+        let url = format!("http://{}/metrics", self.admin_addr.expect("admin on"));
+        reqwest::get(url).await.unwrap().text().await.unwrap()
     }
 }
 

@@ -3,11 +3,9 @@
 //! free loopback port with persistence off, and two facade instances
 //! sharing it and one emulator.
 
-use std::{net::SocketAddr, time::Duration};
+use std::time::Duration;
 
-use secrecy::SecretString;
-use tokio::{sync::oneshot, task::JoinHandle};
-use tonic::{Code, transport::Channel};
+use tonic::Code;
 use tonic_health::pb::{
     HealthCheckRequest, health_check_response::ServingStatus, health_client::HealthClient,
 };
@@ -16,67 +14,19 @@ use unico_facade::{
     app::App,
     config::Settings,
     emulator::{EmulatedEndpoint, Emulator, EmulatorConfig, FaultScript},
-    idempotency::StoreSettings,
-    pb::identity_v1::document_service_client::DocumentServiceClient,
-    store::{REDIS_HEALTH_NAME, RedisSettings},
+    store::REDIS_HEALTH_NAME,
     upstream::UpstreamHosts,
 };
 
 use crate::{
-    helpers::{API_KEY, CPF, TOKEN, answer, authorized_with_key},
+    helpers::{API_KEY, CPF, Replica, TOKEN, answer, authorized_with_key, spawn_replica},
     idempotency::{Answer, create, creates_sent, keyed},
-    redis_server::{RedisServer, keyring},
+    redis_server::{RedisServer, use_redis},
 };
 
 /// One facade instance of the pair.
-struct Replica {
-    document: DocumentServiceClient<Channel>,
-    health: HealthClient<Channel>,
-    stop: Option<oneshot::Sender<()>>,
-    server: Option<JoinHandle<()>>,
-}
-
-impl Drop for Replica {
-    fn drop(&mut self) {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
-        if let Some(server) = self.server.take() {
-            server.abort();
-        }
-    }
-}
-
 async fn replica(emulator: &Emulator, redis: &RedisServer) -> Replica {
-    let hosts = UpstreamHosts::single(&emulator.base_url()).unwrap();
-    let mut settings = Settings::new("127.0.0.1:0".parse().unwrap(), hosts);
-    settings.drain_delay = Duration::ZERO;
-    settings.idempotency.store = StoreSettings::Redis(RedisSettings {
-        url: SecretString::from(redis.url()),
-        password: None,
-    });
-    settings.idempotency.keys = Some(keyring());
-    let app = App::build(settings).await.expect("the app builds");
-    let addr: SocketAddr = app.local_addr();
-    let (stop, stopped) = oneshot::channel::<()>();
-    let server = tokio::spawn(async move {
-        app.run(async {
-            let _ = stopped.await;
-        })
-        .await
-        .expect("server runs");
-    });
-    let channel = Channel::from_shared(format!("http://{addr}"))
-        .unwrap()
-        .connect()
-        .await
-        .unwrap();
-    Replica {
-        document: DocumentServiceClient::new(channel.clone()),
-        health: HealthClient::new(channel),
-        stop: Some(stop),
-        server: Some(server),
-    }
+    spawn_replica(emulator, |settings| use_redis(settings, redis)).await
 }
 
 /// Redis, one emulator, two replicas sharing both.
@@ -232,9 +182,7 @@ async fn until_the_store_is_back(
 }
 
 async fn redis_health(replica: &Replica) -> i32 {
-    replica
-        .health
-        .clone()
+    HealthClient::new(replica.channel.clone())
         .check(HealthCheckRequest {
             service: REDIS_HEALTH_NAME.to_owned(),
         })
@@ -356,10 +304,8 @@ async fn a_redis_facade_without_encryption_keys_does_not_start() {
     let emulator = Emulator::start(EmulatorConfig::default()).await.unwrap();
     let hosts = UpstreamHosts::single(&emulator.base_url()).unwrap();
     let mut settings = Settings::new("127.0.0.1:0".parse().unwrap(), hosts);
-    settings.idempotency.store = StoreSettings::Redis(RedisSettings {
-        url: SecretString::from(redis.url()),
-        password: None,
-    });
+    use_redis(&mut settings, &redis);
+    settings.idempotency.keys = None;
     let error = App::build(settings).await.unwrap_err().to_string();
     assert!(error.contains("encryption keys"), "{error}");
 }

@@ -3,21 +3,20 @@
 //! facade instances sharing both. What the vendor would count is read from
 //! the emulator's recorder (the arrival time of every request).
 
-use std::{net::SocketAddr, num::NonZeroU32, time::Duration};
+use std::{num::NonZeroU32, time::Duration};
 
-use tokio::{sync::oneshot, task::JoinHandle, time::Instant};
-use tonic::{Code, Status, transport::Channel};
+use tokio::{task::JoinHandle, time::Instant};
+use tonic::{Code, Status};
 use unico_facade::{
-    app::App,
     config::Settings,
     emulator::{EmulatedEndpoint, Emulator, EmulatorConfig},
-    pb::identity_v1::process_service_client::ProcessServiceClient,
     rate_limit::Rate,
-    upstream::UpstreamHosts,
 };
 
 use crate::{
-    helpers::{Expected, answer, assert_status, authorized, set_cpf, value_of},
+    helpers::{
+        Expected, Replica, answer, assert_status, authorized, set_cpf, spawn_replica, value_of,
+    },
     redis_server::{RedisServer, use_redis},
 };
 
@@ -26,58 +25,19 @@ use crate::{
 const PATIENT: Duration = Duration::from_millis(500);
 
 /// One facade instance of the fleet, with its metrics listener.
-struct Replica {
-    process: ProcessServiceClient<Channel>,
-    admin: SocketAddr,
-    stop: Option<oneshot::Sender<()>>,
-    server: Option<JoinHandle<()>>,
-}
-
-impl Drop for Replica {
-    fn drop(&mut self) {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
-        if let Some(server) = self.server.take() {
-            server.abort();
-        }
-    }
-}
-
 async fn replica(
     emulator: &Emulator,
     redis: &RedisServer,
     rate: &str,
     customize: impl FnOnce(&mut Settings),
 ) -> Replica {
-    let hosts = UpstreamHosts::single(&emulator.base_url()).unwrap();
-    let mut settings = Settings::new("127.0.0.1:0".parse().unwrap(), hosts);
-    settings.drain_delay = Duration::ZERO;
-    settings.admin_listen = Some("127.0.0.1:0".parse().unwrap());
-    settings.upstream_rate_limit = Some(rate.parse::<Rate>().unwrap());
-    use_redis(&mut settings, redis);
-    customize(&mut settings);
-    let app = App::build(settings).await.expect("the app builds");
-    let (addr, admin) = (app.local_addr(), app.admin_addr().unwrap());
-    let (stop, stopped) = oneshot::channel::<()>();
-    let server = tokio::spawn(async move {
-        app.run(async {
-            let _ = stopped.await;
-        })
-        .await
-        .expect("server runs");
-    });
-    let channel = Channel::from_shared(format!("http://{addr}"))
-        .unwrap()
-        .connect()
-        .await
-        .unwrap();
-    Replica {
-        process: ProcessServiceClient::new(channel),
-        admin,
-        stop: Some(stop),
-        server: Some(server),
-    }
+    spawn_replica(emulator, |settings| {
+        settings.admin_listen = Some("127.0.0.1:0".parse().unwrap());
+        settings.upstream_rate_limit = Some(rate.parse::<Rate>().unwrap());
+        use_redis(settings, redis);
+        customize(settings);
+    })
+    .await
 }
 
 /// Redis, one emulator and `n` replicas of one tenant sharing `rate`.
@@ -147,7 +107,7 @@ fn second_less_half_an_interval(rate: u32) -> Duration {
 
 async fn metrics_of(replica: &Replica) -> String {
     let _ = rustls::crypto::ring::default_provider().install_default();
-    reqwest::get(format!("http://{}/metrics", replica.admin))
+    reqwest::get(format!("http://{}/metrics", replica.admin_addr.unwrap()))
         .await
         .unwrap()
         .text()

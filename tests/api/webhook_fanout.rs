@@ -3,68 +3,33 @@
 //! `idempotency_redis`) and one emulator; the vendor's webhook is delivered
 //! to replica A while the WatchProcess is open on replica B.
 
-use std::{
-    net::SocketAddr,
-    time::{Duration, Instant},
-};
+use std::time::{Duration, Instant};
 
 use futures_util::StreamExt as _;
 use secrecy::SecretString;
-use tokio::{sync::oneshot, task::JoinHandle};
-use tonic::transport::Channel;
 use unico_facade::{
-    app::App,
-    config::Settings,
     emulator::{Emulator, EmulatorConfig, JourneyEnd, WebhookAuth, WebhookTarget},
-    idempotency::StoreSettings,
     pb::identity_v1::{
         CreateProcessRequest, JourneyProcess, ProcessResult, ProcessState, ProcessSubject,
-        WatchProcessRequest, WatchProcessResponse, process_service_client::ProcessServiceClient,
+        WatchProcessRequest, WatchProcessResponse,
     },
     process_events::FANOUT_CHANNEL,
-    store::RedisSettings,
-    upstream::UpstreamHosts,
     webhook,
 };
 
 use crate::{
-    helpers::{authorized, set_cpf},
-    redis_server::{RedisServer, keyring},
+    helpers::{Replica, authorized, set_cpf, spawn_replica},
+    redis_server::{RedisServer, use_redis},
 };
 
 const WEBHOOK_USER: &str = "idcloud";
 const WEBHOOK_PASSWORD: &str = "webhook-s3cret";
 
-/// One facade instance with its webhook receiver and metrics listener.
-struct Replica {
-    process: ProcessServiceClient<Channel>,
-    admin: SocketAddr,
-    webhook: SocketAddr,
-    stop: Option<oneshot::Sender<()>>,
-    server: Option<JoinHandle<()>>,
-}
-
-impl Drop for Replica {
-    fn drop(&mut self) {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
-        if let Some(server) = self.server.take() {
-            server.abort();
-        }
-    }
-}
-
-impl Replica {
-    async fn start(emulator: &Emulator, redis: &RedisServer) -> Self {
-        let hosts = UpstreamHosts::single(&emulator.base_url()).unwrap();
-        let mut settings = Settings::new("127.0.0.1:0".parse().unwrap(), hosts);
-        settings.drain_delay = Duration::ZERO;
-        settings.idempotency.store = StoreSettings::Redis(RedisSettings {
-            url: SecretString::from(redis.url()),
-            password: None,
-        });
-        settings.idempotency.keys = Some(keyring());
+/// One facade instance of the pair, with its webhook receiver and metrics
+/// listener, sharing the emulator and Redis.
+async fn replica(emulator: &Emulator, redis: &RedisServer) -> Replica {
+    spawn_replica(emulator, |settings| {
+        use_redis(settings, redis);
         settings.webhook = Some(webhook::WebhookSettings {
             listen: "127.0.0.1:0".parse().unwrap(),
             auth: webhook::WebhookAuth::Basic {
@@ -73,39 +38,18 @@ impl Replica {
             },
         });
         settings.admin_listen = Some("127.0.0.1:0".parse().unwrap());
-        let app = App::build(settings).await.expect("the app builds");
-        let (addr, admin, webhook) = (
-            app.local_addr(),
-            app.admin_addr().unwrap(),
-            app.webhook_addr().unwrap(),
-        );
-        let (stop, stopped) = oneshot::channel::<()>();
-        let server = tokio::spawn(async move {
-            app.run(async {
-                let _ = stopped.await;
-            })
-            .await
-            .expect("server runs");
-        });
-        let channel = Channel::from_shared(format!("http://{addr}"))
-            .unwrap()
-            .connect()
-            .await
-            .unwrap();
-        Self {
-            process: ProcessServiceClient::new(channel),
-            admin,
-            webhook,
-            stop: Some(stop),
-            server: Some(server),
-        }
-    }
+    })
+    .await
+}
 
-    async fn metrics(&self) -> String {
-        let url = format!("http://{}/metrics", self.admin);
-        reqwest::get(url).await.unwrap().text().await.unwrap()
-    }
+/// What the pair's tests ask of a replica.
+trait Watcher {
+    async fn until_fanout_connected(&self, connected: bool);
+    async fn created_process(&self) -> String;
+    async fn watch(&self, id: &str) -> tonic::Streaming<WatchProcessResponse>;
+}
 
+impl Watcher for Replica {
     /// Waits (bounded) until the replica's fan-out state is `connected`.
     async fn until_fanout_connected(&self, connected: bool) {
         let line = format!(
@@ -176,10 +120,10 @@ async fn next(stream: &mut tonic::Streaming<WatchProcessResponse>) -> JourneyPro
 async fn two_replicas() -> (RedisServer, Emulator, Replica, Replica) {
     let redis = RedisServer::start();
     let emulator = Emulator::start(EmulatorConfig::default()).await.unwrap();
-    let a = Replica::start(&emulator, &redis).await;
-    let b = Replica::start(&emulator, &redis).await;
+    let a = replica(&emulator, &redis).await;
+    let b = replica(&emulator, &redis).await;
     emulator.set_webhook(Some(WebhookTarget {
-        url: format!("http://{}{}", a.webhook, webhook::PATH),
+        url: format!("http://{}{}", a.webhook_addr.unwrap(), webhook::PATH),
         auth: WebhookAuth::Basic {
             username: WEBHOOK_USER.into(),
             password: WEBHOOK_PASSWORD.into(),
