@@ -129,7 +129,7 @@ impl http_body::Body for StreamedBody {
 
     /// Exact: the HTTP client sends it as the `Content-Length`.
     fn size_hint(&self) -> SizeHint {
-        SizeHint::with_exact(self.remaining)
+        SizeHint::with_exact(self.len())
     }
 }
 
