@@ -124,7 +124,7 @@ pub fn encode_body(call: &CreateDocumentProcess) -> serde_json::Result<Vec<u8>> 
         .map(|i| i.len().div_ceil(3) * 4 + 16)
         .sum();
     let mut body = Vec::with_capacity(images + 1024);
-    let files = files(call, |image| Base64(image));
+    let files = files(call, Base64);
     serde_json::to_writer(&mut body, &request_body(call, files))?;
     Ok(body)
 }
