@@ -103,6 +103,12 @@ impl Image {
         &self.bytes
     }
 
+    /// The bytes as a shared handle on the same memory (no copy), for a
+    /// request body that outlives the borrow.
+    pub fn shared_bytes(&self) -> Bytes {
+        self.bytes.clone()
+    }
+
     pub fn format(&self) -> ImageFormat {
         self.format
     }

@@ -244,6 +244,61 @@ mod tests {
         });
     }
 
+    /// The variable that makes the test binary, run again by the test
+    /// below, install the real subscriber and probe it.
+    const CHILD: &str = "UNICO_FACADE_TELEMETRY_INIT_CHILD";
+    const CHILD_TEST: &str = "telemetry::logging::tests::installed_subscriber_probes";
+
+    /// The real [`init`] sets the process's global dispatcher, which can
+    /// happen once and which other tests' scoped dispatchers would blur (the
+    /// global maximum level is the most verbose of all dispatchers alive):
+    /// so it runs in a process of its own, the test binary itself, with
+    /// only the probing test selected and `RUST_LOG` unset.
+    #[test]
+    fn the_installed_subscriber_enables_no_trace_or_debug_callsite_of_a_dependency() {
+        let output = std::process::Command::new(std::env::current_exe().unwrap())
+            .args([CHILD_TEST, "--exact", "--ignored", "--test-threads=1"])
+            .env(CHILD, "1")
+            .env_remove("RUST_LOG")
+            .output()
+            .expect("the test binary runs again");
+        let stdout = String::from_utf8_lossy(&output.stdout);
+        assert!(
+            output.status.success(),
+            "{stdout}{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        assert!(
+            stdout.contains("1 passed"),
+            "the probing test ran: {stdout}"
+        );
+    }
+
+    /// Run by the test above, in its own process.
+    #[test]
+    #[ignore = "run in a process of its own by the_installed_subscriber_enables_no_trace_or_debug_callsite_of_a_dependency"]
+    fn installed_subscriber_probes() {
+        assert!(
+            std::env::var_os(CHILD).is_some(),
+            "installs the global subscriber: run only in a process of its own"
+        );
+        assert!(
+            init(LogFormat::Json, std::io::sink, &provider()),
+            "no subscriber was installed before"
+        );
+        // The static maximum level: a TRACE or DEBUG callsite anywhere is
+        // skipped by one comparison, before any dispatcher is asked.
+        assert_eq!(LevelFilter::current(), LevelFilter::INFO);
+        for (probe, enabled) in dependency_probes() {
+            assert!(!enabled, "{probe} is enabled by the installed subscriber");
+        }
+        assert!(tracing::enabled!(target: "unico_facade::service", Level::INFO));
+        assert!(
+            tracing::enabled!(target: "hyper", Level::WARN),
+            "dependencies still warn"
+        );
+    }
+
     /// A writer into a shared buffer.
     #[derive(Clone, Default)]
     struct Captured(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);

@@ -87,13 +87,16 @@ impl UpstreamClient {
     }
 
     /// POSTs a JSON body with the call's credentials and decodes a JSON
-    /// answer that holds what a success needs, all within `budget`.
+    /// answer that holds what a success needs, all within `budget`. The
+    /// body is a buffer or a stream of known length: either way the request
+    /// carries its `Content-Length` (the HTTP client takes it from the
+    /// body's exact size hint).
     pub(crate) async fn post_json<T: SuccessBody>(
         &self,
         endpoint: Endpoint,
         url: Url,
         credentials: &UpstreamCredentials,
-        body: Vec<u8>,
+        body: impl Into<reqwest::Body>,
         budget: Duration,
     ) -> Result<T, UpstreamError> {
         let request = self

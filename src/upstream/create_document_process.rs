@@ -1,10 +1,11 @@
 //! `POST /processes/v1` on the ID API: a document process, either a new
-//! capture (images, base64-encoded here straight into the request body) or
-//! the reuse of a document captured before.
+//! capture (images, base64-encoded into the request body as it streams out)
+//! or the reuse of a document captured before.
 
-use std::fmt;
+use std::{cell::Cell, fmt, io};
 
 use base64::{display::Base64Display, engine::general_purpose::STANDARD};
+use bytes::Bytes;
 use serde::{Deserialize, Serialize, Serializer};
 use serde_json::{Map, Value};
 
@@ -14,6 +15,7 @@ use super::{
     endpoint::Endpoint,
     error::UpstreamError,
     hosts::endpoint_url,
+    streamed_body::StreamedBody,
     success_body::{self, Object, SuccessBody},
 };
 use crate::domain::{DuiType, Gender, Image, Personal, Purpose};
@@ -97,7 +99,7 @@ impl UpstreamClient {
     ) -> Result<DocumentProcess, UpstreamError> {
         let url = endpoint_url(self.hosts().id_api(), "/processes/v1")
             .map_err(|detail| UpstreamError::BuildRequest { detail })?;
-        let body = encode_body(call).map_err(|e| UpstreamError::BuildRequest {
+        let body = streamed_body(call).map_err(|e| UpstreamError::BuildRequest {
             detail: e.to_string(),
         })?;
         let reply: CreateDocumentProcessReply = self
@@ -113,17 +115,76 @@ impl UpstreamClient {
     }
 }
 
-/// Serialises the request body in one pass into a buffer sized up front:
-/// each image is base64-encoded directly into it, never into a `String` or
-/// a `serde_json::Value` of its own.
+/// The request body in one buffer sized up front, each image base64-encoded
+/// straight into it: the bytes [`streamed_body`] sends, all at once (the
+/// reference its test compares against, and the figure `cargo bench` prints).
 pub fn encode_body(call: &CreateDocumentProcess) -> serde_json::Result<Vec<u8>> {
-    let images: usize = match &call.capture {
-        Capture::NewImages(images) => images.iter().map(|i| i.len().div_ceil(3) * 4 + 16).sum(),
-        Capture::Reuse { .. } => 0,
-    };
+    let images: usize = images(call)
+        .iter()
+        .map(|i| i.len().div_ceil(3) * 4 + 16)
+        .sum();
     let mut body = Vec::with_capacity(images + 1024);
+    let files = files(call, Base64);
+    serde_json::to_writer(&mut body, &request_body(call, files))?;
+    Ok(body)
+}
+
+/// The request body as sent: the JSON around the images serialised once,
+/// with an empty string where each image goes, then each image encoded into
+/// the stream in chunks (see [`StreamedBody`]). Its length is exact.
+pub(super) fn streamed_body(call: &CreateDocumentProcess) -> serde_json::Result<StreamedBody> {
+    let written = Cell::new(0);
+    let gaps: Vec<Cell<usize>> = images(call).iter().map(|_| Cell::new(0)).collect();
+    let mut gap_of = gaps.iter();
+    let files = files(call, |_| Gap {
+        written: &written,
+        at: gap_of.next().expect("one gap per image"),
+    });
+    let mut json = Counting {
+        out: Vec::with_capacity(1024),
+        written: &written,
+    };
+    serde_json::to_writer(&mut json, &request_body(call, files))?;
+    let json = json.out;
+    let images = gaps
+        .iter()
+        .zip(images(call))
+        .map(|(at, image)| {
+            let at = at.get();
+            debug_assert_eq!(&json[at - 1..=at], b"\"\"", "the gap is an empty string");
+            (at, image.shared_bytes())
+        })
+        .collect();
+    Ok(StreamedBody::new(Bytes::from(json), images))
+}
+
+fn images(call: &CreateDocumentProcess) -> &[Image] {
+    match &call.capture {
+        Capture::NewImages(images) => images,
+        Capture::Reuse { .. } => &[],
+    }
+}
+
+/// The `files` of a new capture, each image's `data` made by `data`.
+fn files<'a, D>(
+    call: &'a CreateDocumentProcess,
+    data: impl FnMut(&'a Image) -> D,
+) -> Option<Vec<FileBody<D>>> {
+    match &call.capture {
+        Capture::NewImages(images) => Some(
+            images
+                .iter()
+                .map(data)
+                .map(|data| FileBody { data })
+                .collect(),
+        ),
+        Capture::Reuse { .. } => None,
+    }
+}
+
+fn request_body<D>(call: &CreateDocumentProcess, files: Option<Vec<FileBody<D>>>) -> Body<'_, D> {
     let subject = &call.subject;
-    let request = Body {
+    Body {
         subject: SubjectBody {
             dui_type: subject.dui_type.as_upstream(),
             code: subject.code.expose(),
@@ -136,31 +197,21 @@ pub fn encode_body(call: &CreateDocumentProcess) -> serde_json::Result<Vec<u8>> 
         document: DocumentBody {
             purpose: call.purpose.as_upstream(),
             auth_process_id: &call.auth_process_id,
-            files: match &call.capture {
-                Capture::NewImages(images) => Some(
-                    images
-                        .iter()
-                        .map(|i| FileBody { data: Base64(i) })
-                        .collect(),
-                ),
-                Capture::Reuse { .. } => None,
-            },
+            files,
             document_id: match &call.capture {
                 Capture::Reuse { document_id } => Some(document_id),
                 Capture::NewImages(_) => None,
             },
         },
         subsidiary_id: call.subsidiary_id.as_deref(),
-    };
-    serde_json::to_writer(&mut body, &request)?;
-    Ok(body)
+    }
 }
 
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
-struct Body<'a> {
+struct Body<'a, D> {
     subject: SubjectBody<'a>,
-    document: DocumentBody<'a>,
+    document: DocumentBody<'a, D>,
     #[serde(skip_serializing_if = "Option::is_none")]
     subsidiary_id: Option<&'a str>,
 }
@@ -184,18 +235,18 @@ struct SubjectBody<'a> {
 
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
-struct DocumentBody<'a> {
+struct DocumentBody<'a, D> {
     purpose: &'a str,
     auth_process_id: &'a str,
     #[serde(skip_serializing_if = "Option::is_none")]
-    files: Option<Vec<FileBody<'a>>>,
+    files: Option<Vec<FileBody<D>>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     document_id: Option<&'a str>,
 }
 
 #[derive(Serialize)]
-struct FileBody<'a> {
-    data: Base64<'a>,
+struct FileBody<D> {
+    data: D,
 }
 
 /// Serialises an image as a base64 string, streamed through `collect_str`
@@ -205,6 +256,40 @@ struct Base64<'a>(&'a Image);
 impl Serialize for Base64<'_> {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         serializer.collect_str(&Base64Display::new(self.0.bytes(), &STANDARD))
+    }
+}
+
+/// Where an image's base64 text goes: an empty string, whose closing quote's
+/// offset in the output it notes. serde_json writes straight into its
+/// writer, so when a value is serialised everything before it (`"data":`)
+/// has been written and counted.
+struct Gap<'a> {
+    written: &'a Cell<usize>,
+    at: &'a Cell<usize>,
+}
+
+impl Serialize for Gap<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        self.at.set(self.written.get() + 1);
+        serializer.serialize_str("")
+    }
+}
+
+/// A writer into a buffer that publishes how much it holds, for [`Gap`].
+struct Counting<'a> {
+    out: Vec<u8>,
+    written: &'a Cell<usize>,
+}
+
+impl io::Write for Counting<'_> {
+    fn write(&mut self, bytes: &[u8]) -> io::Result<usize> {
+        self.out.extend_from_slice(bytes);
+        self.written.set(self.out.len());
+        Ok(bytes.len())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
     }
 }
 
@@ -379,6 +464,89 @@ mod tests {
             body.capacity() - body.len() < 2048,
             "no growth beyond the estimate"
         );
+    }
+
+    /// The streamed body, read to its end: its length as announced, and its bytes.
+    fn streamed(call: &CreateDocumentProcess) -> (u64, Vec<u8>) {
+        let body = streamed_body(call).unwrap();
+        let announced = body.len();
+        let bytes = crate::upstream::streamed_body::tests::read_all(body).concat();
+        (announced, bytes)
+    }
+
+    #[test]
+    fn the_streamed_body_is_the_buffered_serialisation_byte_for_byte() {
+        // Image lengths of each remainder modulo 3, around the encoding chunk
+        // and at the maximum, alone, in pairs of different lengths, and none.
+        let lengths = [57, 58, 59, 49_151, 49_152, 49_153, 98_305, 800 * 1024];
+        let mut captures: Vec<Vec<usize>> = lengths.iter().map(|&len| vec![len]).collect();
+        captures.push(vec![800 * 1024, 800 * 1024]);
+        captures.push(vec![58, 800 * 1024 - 1]);
+        captures.push(vec![49_153, 59]);
+        captures.push(vec![]);
+        for lengths in captures {
+            let images = lengths
+                .iter()
+                .map(|&len| {
+                    let mut png = test_png(640, 480, len);
+                    png.iter_mut()
+                        .skip(33)
+                        .enumerate()
+                        .for_each(|(i, b)| *b = (i * 31 % 251) as u8);
+                    Image::parse(Bytes::from(png), &ImageLimits::default()).unwrap()
+                })
+                .collect();
+            let mut new_capture = call(Capture::NewImages(images));
+            // Text that JSON must escape, around the images.
+            new_capture.subject.name = Some(Personal::new("Jo\"ão\\ \u{1}\n D'Ávila"));
+            new_capture.subsidiary_id = Some("sub-\"1\"".into());
+            let buffered = encode_body(&new_capture).unwrap();
+            let (announced, bytes) = streamed(&new_capture);
+            assert!(
+                bytes == buffered,
+                "images of {lengths:?} bytes: the bodies differ"
+            );
+            assert_eq!(
+                announced,
+                buffered.len() as u64,
+                "images of {lengths:?} bytes"
+            );
+        }
+    }
+
+    #[test]
+    fn the_streamed_reuse_body_is_the_buffered_one() {
+        let mut reuse = call(Capture::Reuse {
+            document_id: "doc-\"1".into(),
+        });
+        reuse.subject.email = Some(Personal::new("l@example.com"));
+        reuse.subsidiary_id = Some("sub-1".into());
+        let buffered = encode_body(&reuse).unwrap();
+        let (announced, bytes) = streamed(&reuse);
+        assert_eq!(
+            String::from_utf8(bytes).unwrap(),
+            String::from_utf8(buffered.clone()).unwrap()
+        );
+        assert_eq!(announced, buffered.len() as u64);
+    }
+
+    #[test]
+    fn the_streamed_body_shares_the_image_bytes_and_holds_no_copy() {
+        let image = Image::parse(
+            Bytes::from(test_png(640, 480, 800 * 1024)),
+            &ImageLimits::default(),
+        )
+        .unwrap();
+        let call = call(Capture::NewImages(vec![image.clone()]));
+        let body = streamed_body(&call).unwrap();
+        // The JSON around the image is all the body owns of its own.
+        let described = format!("{body:?}");
+        assert!(
+            described.contains("Base64(819200 bytes from 0)"),
+            "{described}"
+        );
+        let chunks = crate::upstream::streamed_body::tests::read_all(body);
+        assert!(chunks.len() > 10, "encoded in chunks, not at once");
     }
 
     #[test]

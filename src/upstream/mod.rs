@@ -14,6 +14,7 @@ mod hosts;
 mod journey_process;
 mod list_reusable_documents;
 mod set_process_document;
+mod streamed_body;
 mod success_body;
 mod token;
 

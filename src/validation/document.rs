@@ -293,6 +293,25 @@ mod tests {
     }
 
     #[test]
+    fn images_decoded_from_the_wire_point_into_the_received_buffer() {
+        use prost::Message as _;
+        // tonic decodes a message from one buffer holding all of it; image
+        // fields are `Bytes` (build.rs), so decoding slices that buffer.
+        let wire = Bytes::from(valid().encode_to_vec());
+        let request = pb::CreateDocumentProcessRequest::decode(wire.clone()).unwrap();
+        let call = create_document_process(&request, &ImageLimits::default()).unwrap();
+        let Capture::NewImages(images) = &call.capture else {
+            panic!("new capture");
+        };
+        let received = wire.as_ptr_range();
+        let image = images[0].bytes().as_ptr_range();
+        assert!(
+            received.start <= image.start && image.end <= received.end,
+            "the image is a slice of the received message, not a copy"
+        );
+    }
+
+    #[test]
     fn every_file_is_checked_and_named_by_index() {
         let mut request = valid();
         if let Some(PbCapture::NewCapture(c)) = &mut request.document.as_mut().unwrap().capture {

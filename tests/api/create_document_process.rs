@@ -158,6 +158,12 @@ async fn the_upstream_receives_the_documented_new_capture_request() {
     assert_eq!(sent.header("apikey"), Some(API_KEY));
     assert_eq!(sent.header("content-type"), Some("application/json"));
     assert_eq!(
+        sent.header("content-length"),
+        Some(sent.body.len().to_string().as_str()),
+        "the exact length, announced before the streamed body"
+    );
+    assert_eq!(sent.header("transfer-encoding"), None);
+    assert_eq!(
         sent.json().expect("a JSON body"),
         json!({
             "subject": {
@@ -258,6 +264,10 @@ async fn reusing_the_seeded_document_sends_its_id_and_no_images() {
     let requests = app.requests();
     assert_eq!(requests.len(), 1);
     assert_eq!(requests[0].raw_path, "/processes/v1");
+    assert_eq!(
+        requests[0].header("content-length"),
+        Some(requests[0].body.len().to_string().as_str())
+    );
     assert_eq!(requests[0].header("apikey"), Some(API_KEY));
     assert_eq!(
         requests[0].header("authorization"),

@@ -637,6 +637,14 @@ async fn a_request_with_two_maximum_images_succeeds_end_to_end() {
     let requests = app.requests();
     assert_eq!(requests.len(), 1);
     assert_eq!(sent_files(&requests[0]), [front, back]);
+    // Streamed in chunks, yet announced up front with its exact length.
+    let length = requests[0].body.len();
+    assert!(length > 4 * MAX_IMAGE * 2 / 3, "{length}");
+    assert_eq!(
+        requests[0].header("content-length"),
+        Some(length.to_string().as_str())
+    );
+    assert_eq!(requests[0].header("transfer-encoding"), None);
 }
 
 #[tokio::test]
