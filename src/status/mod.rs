@@ -37,7 +37,7 @@ mod vendor;
 
 use std::{collections::HashMap, time::Duration};
 
-pub use local::{LOCAL_RULES, upstream_code_assumed};
+pub use local::{LOCAL_RULES, LocalCode, upstream_code_assumed};
 use reason::reason;
 pub use reason::{ERROR_REASON_NAMES, Reason};
 pub use server::{ServerError, Stage, server_status};
@@ -369,7 +369,7 @@ mod tests {
         {
             let Some(row) = VENDOR_ROWS
                 .iter()
-                .find(|r| r.api == Some(*api) && Some(r.key) == code.map(Key::Code))
+                .find(|r| r.api == Some(*api) && Some(r.key) == code.code().map(Key::Code))
             else {
                 continue;
             };
