@@ -59,6 +59,11 @@ struct StoreLabels {
 }
 
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct StoreOnlyLabels {
+    store: &'static str,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct ModeLabels {
     mode: &'static str,
 }
@@ -109,7 +114,7 @@ pub struct Metrics {
     circuit_transitions: Family<CircuitLabels, Counter>,
     circuit_rejections: Family<FamilyLabels, Counter>,
     webhook_fanout: Family<OutcomeLabels, Counter>,
-    webhook_fanout_connected: Gauge,
+    webhook_fanout_connected: Family<StoreOnlyLabels, Gauge>,
 }
 
 impl Default for Metrics {
@@ -251,7 +256,7 @@ impl Metrics {
              (published, publish_failed, received, undecryptable)",
             webhook_fanout.clone(),
         );
-        let webhook_fanout_connected = Gauge::default();
+        let webhook_fanout_connected = Family::<StoreOnlyLabels, Gauge>::default();
         registry.register(
             "webhook_fanout_connected",
             "1 while this replica is subscribed to the other replicas' webhook notices",
@@ -416,8 +421,12 @@ impl Metrics {
     }
 
     /// Whether this replica receives the other replicas' webhook notices.
+    /// (No series until a fan-out runs: a replica without one has nothing
+    /// to be disconnected from.)
     pub fn webhook_fanout_connected(&self, connected: bool) {
-        self.webhook_fanout_connected.set(i64::from(connected));
+        self.webhook_fanout_connected
+            .get_or_create(&StoreOnlyLabels { store: "redis" })
+            .set(i64::from(connected));
     }
 
     /// Sets one state's series of a family's circuit (1: the current one).

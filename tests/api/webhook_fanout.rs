@@ -53,7 +53,7 @@ impl Watcher for Replica {
     /// Waits (bounded) until the replica's fan-out state is `connected`.
     async fn until_fanout_connected(&self, connected: bool) {
         let line = format!(
-            "unico_facade_webhook_fanout_connected {}",
+            "unico_facade_webhook_fanout_connected{{store=\"redis\"}} {}",
             u8::from(connected)
         );
         let deadline = Instant::now() + Duration::from_secs(10);
