@@ -320,10 +320,8 @@ impl Circuit {
 
 /// The metric label of a family: its health entry's last part.
 pub fn family_label(api: Api) -> &'static str {
-    match api {
-        Api::IdCloud => "IdCloudApi",
-        Api::Id => "IdApi",
-    }
+    let name = crate::upstream_health::service_name(api);
+    name.rsplit_once('.').map_or(name, |(_, last)| last)
 }
 
 /// Sets the one-hot state gauge of `api`'s circuit.
@@ -354,10 +352,6 @@ impl Circuits {
             settings,
             metrics,
         }
-    }
-
-    pub fn settings(&self) -> CircuitSettings {
-        self.settings
     }
 
     pub fn of(&self, api: Api) -> &Circuit {

@@ -24,7 +24,7 @@ use std::{
 };
 
 use futures_util::StreamExt as _;
-use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use redis::aio::ConnectionManager;
 
 use super::ProcessEvents;
 use crate::{
@@ -72,16 +72,9 @@ impl Fanout {
         keyring: Keyring,
         metrics: Arc<Metrics>,
     ) -> Result<Self, RedisUrlError> {
-        let client = crate::store::client(settings)?;
-        let config = ConnectionManagerConfig::new()
-            .set_connection_timeout(Some(COMMAND_TIMEOUT))
-            .set_number_of_retries(1)
-            .set_max_delay(Duration::from_millis(500));
-        let publisher = ConnectionManager::new_lazy_with_config(client.clone(), config)
-            .map_err(|error| RedisUrlError::from_kind(error.kind()))?;
         Ok(Self {
-            client,
-            publisher,
+            client: crate::store::client(settings)?,
+            publisher: settings.connection_manager()?,
             keyring,
             origin: *uuid::Uuid::new_v4().as_bytes(),
             metrics,

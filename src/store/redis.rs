@@ -48,7 +48,7 @@ impl RedisSettings {
     /// before the first command): a failed command fails at once, the
     /// caller's deadline being the bound, and the manager reconnects in the
     /// background. Each user of Redis (the idempotency store, the shared
-    /// rate budget) holds its own, so that one's slow commands never queue
+    /// rate budget, the webhook fan-out's publisher) holds its own, so that one's slow commands never queue
     /// behind the other's.
     pub fn connection_manager(&self) -> Result<ConnectionManager, RedisUrlError> {
         let config = ConnectionManagerConfig::new()
