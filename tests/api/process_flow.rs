@@ -30,7 +30,7 @@ const CUSTOM_FLOW: &str = "idunicodocs_r2";
 const WEBHOOK_USER: &str = "idcloud";
 const WEBHOOK_PASSWORD: &str = "webhook-s3cret";
 
-fn custom_flow_request() -> CreateProcessRequest {
+pub(crate) fn custom_flow_request() -> CreateProcessRequest {
     CreateProcessRequest {
         flow: CUSTOM_FLOW.into(),
         purpose: "creditprocess".into(),
@@ -136,7 +136,7 @@ impl TestApp {
     }
 }
 
-async fn next(stream: &mut tonic::Streaming<WatchProcessResponse>) -> JourneyProcess {
+pub(crate) async fn next(stream: &mut tonic::Streaming<WatchProcessResponse>) -> JourneyProcess {
     stream
         .next()
         .await

@@ -9,16 +9,14 @@ use futures_util::StreamExt as _;
 use secrecy::SecretString;
 use unico_facade::{
     emulator::{Emulator, EmulatorConfig, JourneyEnd, WebhookAuth, WebhookTarget},
-    pb::identity_v1::{
-        CreateProcessRequest, JourneyProcess, ProcessResult, ProcessState, ProcessSubject,
-        WatchProcessRequest, WatchProcessResponse,
-    },
+    pb::identity_v1::{ProcessResult, ProcessState, WatchProcessRequest, WatchProcessResponse},
     process_events::FANOUT_CHANNEL,
     webhook,
 };
 
 use crate::{
     helpers::{Replica, authorized, set_cpf, spawn_replica},
+    process_flow::{custom_flow_request, next},
     redis_server::{RedisServer, use_redis},
 };
 
@@ -65,18 +63,7 @@ impl Watcher for Replica {
 
     /// A custom-flow process with its document set: awaiting the journey.
     async fn created_process(&self) -> String {
-        let request = CreateProcessRequest {
-            flow: "idunicodocs_r2".into(),
-            purpose: "creditprocess".into(),
-            callback_uri: "myapp://done".into(),
-            person: Some(ProcessSubject {
-                friendly_name: "Ana".into(),
-                email: "ana@example.com".into(),
-                notification_channels: vec!["NOTIFICATION_CHANNEL_EMAIL".into()],
-                ..ProcessSubject::default()
-            }),
-            ..CreateProcessRequest::default()
-        };
+        let request = custom_flow_request();
         let mut process = self.process.clone();
         let created = process
             .create_process(authorized(request))
@@ -104,16 +91,6 @@ impl Watcher for Replica {
             .expect("the watch starts")
             .into_inner()
     }
-}
-
-async fn next(stream: &mut tonic::Streaming<WatchProcessResponse>) -> JourneyProcess {
-    stream
-        .next()
-        .await
-        .expect("a message")
-        .expect("not an error")
-        .process
-        .expect("a process")
 }
 
 /// Redis, one emulator delivering its webhooks to replica A, and A and B.
