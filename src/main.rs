@@ -61,10 +61,12 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
 
 /// Logging and tracing; OTLP export when an `OTEL_EXPORTER_OTLP_*` endpoint is set.
 fn start_telemetry(format: LogFormat) -> Result<Telemetry, String> {
-    let export = Export::detect();
-    let provider = telemetry::tracer_provider(&export)?;
-    telemetry::init(format, std::io::stdout, &provider);
-    if export != Export::Off {
+    let provider = match Export::detect() {
+        Export::Off => None,
+        export => Some(telemetry::tracer_provider(&export)?),
+    };
+    telemetry::init(format, std::io::stdout, provider.as_ref());
+    if provider.is_some() {
         tracing::info!("exporting traces over OTLP");
     }
     Ok(Telemetry::new(provider))

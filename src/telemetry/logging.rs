@@ -18,7 +18,7 @@ use tracing::{Level, Metadata, level_filters::LevelFilter};
 use tracing_subscriber::{
     EnvFilter, Layer, Registry,
     field::RecordFields,
-    filter::{FilterFn, filter_fn},
+    filter::{FilterExt, FilterFn, filter_fn},
     fmt::{FormatFields, FormattedFields, MakeWriter, format::Writer},
     layer::SubscriberExt,
     util::SubscriberInitExt,
@@ -89,6 +89,14 @@ where
         .with_filter(otel_filter())
 }
 
+/// Lets events (and `enabled!` probes) through and no span. Its level hint
+/// is the most verbose, so that combined (`and`) with the log filter the
+/// hint is the log filter's.
+fn no_spans() -> FilterFn<fn(&Metadata<'_>) -> bool> {
+    filter_fn((|metadata| !metadata.is_span()) as fn(&Metadata<'_>) -> bool)
+        .with_max_level_hint(LevelFilter::TRACE)
+}
+
 /// JSON lines print neither the current span nor the span list, so span
 /// fields are not formatted at all. The JSON formatter would otherwise render
 /// every span's fields to a JSON string when the span opens and parse and
@@ -113,12 +121,17 @@ impl<'writer> FormatFields<'writer> for NoSpanFields {
 }
 
 /// The subscriber [`init`] installs: the log layer under `filter`, writing
-/// to `writer`, and the OpenTelemetry layer.
+/// to `writer`, and the OpenTelemetry layer when spans are exported
+/// (`provider`). JSON lines show no span, so in JSON the log layer takes
+/// events only: with export off no layer wants a span, every `info_span!` is
+/// disabled at its callsite and a call costs no span bookkeeping at all (the
+/// caller's trace context still reaches the vendor: see
+/// [`crate::telemetry::rpc_span`]). Text lines print the spans they sit in.
 pub fn subscriber<W>(
     format: LogFormat,
     filter: EnvFilter,
     writer: W,
-    provider: &SdkTracerProvider,
+    provider: Option<&SdkTracerProvider>,
 ) -> impl tracing::Subscriber + Send + Sync + for<'a> tracing_subscriber::registry::LookupSpan<'a>
 where
     W: for<'a> MakeWriter<'a> + Send + Sync + 'static,
@@ -135,19 +148,25 @@ where
                 .flatten_event(true)
                 .with_current_span(false)
                 .with_span_list(false)
-                .fmt_fields(NoSpanFields),
+                .fmt_fields(NoSpanFields)
+                .with_filter(filter.and(no_spans())),
         )
     } else {
-        Box::new(fmt)
+        Box::new(fmt.with_filter(filter))
     };
-    tracing_subscriber::registry()
-        .with(fmt.with_filter(filter))
-        .with(otel_layer(provider))
+    let mut layers = vec![fmt];
+    if let Some(provider) = provider {
+        layers.push(Box::new(otel_layer(provider)));
+    }
+    // A list of filtered layers, not an `Option` layer: a `None` layer claims
+    // interest in every callsite, which would turn the log layer's "never"
+    // for a span into "sometimes" and have the registry build every span.
+    tracing_subscriber::registry().with(layers)
 }
 
-/// Installs the global subscriber, filtered by `RUST_LOG`. Returns false if
-/// one was already set.
-pub fn init<W>(format: LogFormat, writer: W, provider: &SdkTracerProvider) -> bool
+/// Installs the global subscriber, filtered by `RUST_LOG`, exporting spans
+/// to `provider` when there is one. Returns false if one was already set.
+pub fn init<W>(format: LogFormat, writer: W, provider: Option<&SdkTracerProvider>) -> bool
 where
     W: for<'a> MakeWriter<'a> + Send + Sync + 'static,
 {
@@ -225,7 +244,7 @@ mod tests {
             LogFormat::Json,
             EnvFilter::new(DEFAULT_LOG_FILTER),
             std::io::sink,
-            &provider(),
+            Some(&provider()),
         );
         assert_eq!(
             subscriber.max_level_hint(),
@@ -283,7 +302,7 @@ mod tests {
             "installs the global subscriber: run only in a process of its own"
         );
         assert!(
-            init(LogFormat::Json, std::io::sink, &provider()),
+            init(LogFormat::Json, std::io::sink, None),
             "no subscriber was installed before"
         );
         // The static maximum level: a TRACE or DEBUG callsite anywhere is
@@ -296,6 +315,10 @@ mod tests {
         assert!(
             tracing::enabled!(target: "hyper", Level::WARN),
             "dependencies still warn"
+        );
+        assert!(
+            !tracing::span_enabled!(target: "unico_facade::telemetry::rpc_span", Level::INFO),
+            "with export off, JSON lines want no span"
         );
     }
 
@@ -321,7 +344,7 @@ mod tests {
             LogFormat::Json,
             EnvFilter::new(DEFAULT_LOG_FILTER),
             move || writer.clone(),
-            &provider(),
+            Some(&provider()),
         );
         tracing::subscriber::with_default(subscriber, || {
             let span = tracing::info_span!(
@@ -352,6 +375,34 @@ mod tests {
             "{text}"
         );
         assert!(!text.contains("span-field"), "{text}");
+    }
+
+    /// Spans cost a registry slot, extensions and a close on every call: a
+    /// JSON log layer with export off must not ask for one, while text lines
+    /// (which print their spans) and the exporter do.
+    #[test]
+    fn only_text_lines_or_export_enable_the_facades_spans() {
+        let rpc_span_enabled = |format, provider: Option<&SdkTracerProvider>| {
+            let subscriber = subscriber(
+                format,
+                EnvFilter::new(DEFAULT_LOG_FILTER),
+                std::io::sink,
+                provider,
+            );
+            tracing::subscriber::with_default(subscriber, || {
+                (
+                    tracing::span_enabled!(target: "unico_facade::telemetry::rpc_span", Level::INFO),
+                    tracing::event_enabled!(target: "unico_facade::service", Level::INFO),
+                )
+            })
+        };
+        let exporter = provider();
+        assert_eq!(rpc_span_enabled(LogFormat::Json, None), (false, true));
+        assert_eq!(
+            rpc_span_enabled(LogFormat::Json, Some(&exporter)),
+            (true, true)
+        );
+        assert_eq!(rpc_span_enabled(LogFormat::Text, None), (true, true));
     }
 
     #[test]

@@ -19,7 +19,8 @@ use opentelemetry_sdk::{
 /// Where spans go.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Export {
-    /// Nowhere: spans still carry context (for propagation) but are dropped.
+    /// Nowhere: no span is recorded (no OpenTelemetry layer is installed),
+    /// and the caller's W3C context goes to the vendor unchanged.
     Off,
     /// OTLP/gRPC, endpoint and options from the `OTEL_*` variables.
     FromEnvironment,
@@ -68,20 +69,23 @@ pub fn install_propagator() {
     ]));
 }
 
-/// Owns the provider for the process's life; flushes on shutdown.
+/// Owns the provider (when spans are exported) for the process's life;
+/// flushes on shutdown.
 #[derive(Debug)]
 pub struct Telemetry {
-    provider: SdkTracerProvider,
+    provider: Option<SdkTracerProvider>,
 }
 
 impl Telemetry {
-    pub fn new(provider: SdkTracerProvider) -> Self {
+    pub fn new(provider: Option<SdkTracerProvider>) -> Self {
         Self { provider }
     }
 
     /// Exports what is buffered, waiting at most a few seconds.
     pub async fn shutdown(self) {
-        let provider = self.provider;
+        let Some(provider) = self.provider else {
+            return;
+        };
         let flushed = tokio::task::spawn_blocking(move || {
             provider.shutdown_with_timeout(Duration::from_secs(5))
         })

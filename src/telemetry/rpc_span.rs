@@ -4,6 +4,11 @@
 //! and the ErrorInfo reason; calls answered before any handler (oversized,
 //! over the concurrency limit) get their code here. Health and reflection
 //! calls are not traced.
+//!
+//! The caller's context is also made current (OpenTelemetry's own
+//! `Context::current`) while the call runs. With export off no span is
+//! recorded, and the upstream client sends that context on unchanged: the
+//! facade is then a transparent hop in the caller's trace.
 
 use std::{
     future::Future,
@@ -11,6 +16,7 @@ use std::{
     task::{Context, Poll},
 };
 
+use opentelemetry::context::FutureExt as _;
 use opentelemetry_http::HeaderExtractor;
 use tracing::{Instrument, field::Empty};
 use tracing_opentelemetry::OpenTelemetrySpanExt;
@@ -74,8 +80,12 @@ where
         let parent = opentelemetry::global::get_text_map_propagator(|propagator| {
             propagator.extract(&HeaderExtractor(request.headers()))
         });
-        let _ = span.set_parent(parent);
-        let response = self.inner.call(request).instrument(span.clone());
+        let _ = span.set_parent(parent.clone());
+        let response = self
+            .inner
+            .call(request)
+            .instrument(span.clone())
+            .with_context(parent);
         Box::pin(async move {
             let response = response.await?;
             // Trailers-only answers (refused before the handler) carry the

@@ -4,6 +4,7 @@
 
 use std::time::{Duration, SystemTime};
 
+use opentelemetry::trace::TraceContextExt as _;
 use opentelemetry_http::HeaderInjector;
 use reqwest::{
     StatusCode, Url,
@@ -204,7 +205,14 @@ impl UpstreamClient {
         caps: BodyCaps,
         span: &tracing::Span,
     ) -> Result<Reply, UpstreamError> {
+        // The client span's context when spans are exported; otherwise none
+        // was recorded and the caller's context passes through as it came.
         let context = span.context();
+        let context = if context.has_active_span() {
+            context
+        } else {
+            opentelemetry::Context::current()
+        };
         opentelemetry::global::get_text_map_propagator(|propagator| {
             propagator.inject_context(&context, &mut HeaderInjector(request.headers_mut()));
         });
