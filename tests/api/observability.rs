@@ -374,3 +374,45 @@ async fn the_request_id_travels_back_in_metadata_and_request_info() {
         .expect("RequestInfo");
     assert_eq!(info.request_id, generated);
 }
+
+/// With export off (no OpenTelemetry layer, the default without an OTLP
+/// endpoint) no span is recorded, and the facade is a transparent hop: the
+/// vendor receives the caller's `traceparent` and `baggage` exactly as sent.
+#[tokio::test(flavor = "current_thread")]
+async fn with_export_off_the_callers_trace_context_reaches_the_vendor_unchanged() {
+    let subscriber = tracing_subscriber::registry();
+    crate::helpers::share_callsite_interest();
+    let _guard = tracing::subscriber::set_default(subscriber);
+    let app = spawn_app().await;
+    let traceparent = format!("00-{TRACE_ID}-{PARENT_SPAN_ID}-01");
+    let mut request = authorized(set_cpf("awaiting-untraced"));
+    request
+        .metadata_mut()
+        .insert("traceparent", traceparent.parse().unwrap());
+    request
+        .metadata_mut()
+        .insert("baggage", "tenant=acme".parse().unwrap());
+    app.process
+        .clone()
+        .set_process_document(request)
+        .await
+        .unwrap();
+    let untraced = app
+        .process
+        .clone()
+        .set_process_document(authorized(set_cpf("awaiting-bare")))
+        .await;
+    untraced.unwrap();
+
+    let sent = app.requests();
+    assert_eq!(
+        sent[0].header("traceparent").as_deref(),
+        Some(traceparent.as_str())
+    );
+    assert_eq!(sent[0].header("baggage").as_deref(), Some("tenant=acme"));
+    assert_eq!(
+        sent[1].header("traceparent"),
+        None,
+        "a caller without a trace gets none invented"
+    );
+}
