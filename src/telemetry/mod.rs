@@ -1,6 +1,7 @@
 //! Telemetry, in one place:
 //! - `logging`: the `tracing` subscriber (JSON lines or text, `RUST_LOG`),
 //!   with the OpenTelemetry layer, which sees only the facade's own spans;
+//! - `json_line`: the JSON log line, written field by field;
 //! - `otel`: the tracer provider (OTLP export configured by the standard
 //!   `OTEL_*` variables, off without an endpoint) and W3C propagation;
 //! - `rpc_span`: one server span per facade RPC, parented on the caller's
@@ -10,6 +11,7 @@
 //! Field names follow OpenTelemetry's semantic conventions (`rpc.*`,
 //! `http.*`); no field ever holds a request's personal data.
 
+mod json_line;
 mod logging;
 mod otel;
 pub mod redact;
