@@ -15,9 +15,9 @@ use std::{
 };
 
 use futures_util::future::{BoxFuture, FutureExt, Shared};
-use reqwest::Url;
 use secrecy::SecretString;
 use tokio::time::Instant;
+use url::Url;
 
 use super::service_account::ServiceAccount;
 use crate::{

@@ -2,7 +2,7 @@
 //! both families and the `APIKEY` header for the ID API. Where they come from
 //! (the caller's metadata, or the facade's own account) is decided elsewhere.
 
-use reqwest::header::{AUTHORIZATION, HeaderMap, HeaderName, HeaderValue};
+use http::header::{AUTHORIZATION, HeaderMap, HeaderName, HeaderValue};
 use secrecy::{ExposeSecret, SecretString};
 
 /// Credentials for one upstream call. `Debug` never shows them.

@@ -1,7 +1,7 @@
 //! What the facade calls: the vendor's two API families and each endpoint's
 //! method and route template (a bounded telemetry label, never the URL).
 
-use reqwest::Method;
+use http::Method;
 
 /// The vendor's two API families, which have different error vocabularies.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

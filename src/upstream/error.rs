@@ -55,6 +55,10 @@ pub struct VendorError {
     pub body_excerpt: String,
 }
 
+/// What the HTTP client reported when an exchange broke (never holding the
+/// URL, whose query may hold personal data).
+pub type TransportError = Box<dyn std::error::Error + Send + Sync>;
+
 /// Why an upstream call did not produce a result.
 #[derive(Debug, thiserror::Error)]
 pub enum UpstreamError {
@@ -65,13 +69,13 @@ pub enum UpstreamError {
     #[error("could not connect to the upstream")]
     Connect {
         #[source]
-        source: reqwest::Error,
+        source: TransportError,
     },
     /// The request may have reached the vendor, but the exchange broke.
     #[error("the connection to the upstream was lost")]
     ConnectionLost {
         #[source]
-        source: reqwest::Error,
+        source: TransportError,
     },
     /// No complete answer within the call's time budget.
     #[error("the upstream did not answer within {budget:?}")]

@@ -25,7 +25,7 @@ pub use create_document_process::{
 };
 pub use credentials::{CredentialsFormatError, UpstreamCredentials};
 pub use endpoint::{Api, Endpoint};
-pub use error::{UpstreamError, VendorCode, VendorError};
+pub use error::{TransportError, UpstreamError, VendorCode, VendorError};
 pub use hosts::{Environment, HostsError, UpstreamHosts};
 pub use journey_process::{AuthenticationResults, CreateProcess, JourneyProcess, JourneySubject};
 pub use list_reusable_documents::{ListReusableDocuments, ReusableDocument};

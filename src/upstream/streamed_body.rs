@@ -133,12 +133,6 @@ impl http_body::Body for StreamedBody {
     }
 }
 
-impl From<StreamedBody> for reqwest::Body {
-    fn from(body: StreamedBody) -> Self {
-        reqwest::Body::wrap(body)
-    }
-}
-
 #[cfg(test)]
 pub(crate) mod tests {
     use std::task::Waker;

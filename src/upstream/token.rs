@@ -6,12 +6,16 @@
 
 use std::time::Duration;
 
-use reqwest::Url;
+use http::{
+    Method,
+    header::{CONTENT_TYPE, HeaderValue},
+};
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
+use url::Url;
 
 use super::{
-    client::{BodyCaps, UpstreamClient},
+    client::{BodyCaps, UpstreamClient, request},
     endpoint::CallRoute,
     error::{UpstreamError, VendorCode, VendorError},
     hosts::endpoint_url,
@@ -97,16 +101,16 @@ impl UpstreamClient {
             code: None,
         };
         let url = endpoint_url(identity, "/oauth2/token").map_err(transient)?;
-        let form = [
-            ("grant_type", GRANT_TYPE),
-            ("assertion", assertion.expose_secret()),
-        ];
-        let request = self
-            .http()
-            .post(url)
-            .form(&form)
-            .build()
+        let form = url::form_urlencoded::Serializer::new(String::new())
+            .append_pair("grant_type", GRANT_TYPE)
+            .append_pair("assertion", assertion.expose_secret())
+            .finish();
+        let mut request = request(Method::POST, &url, form.into_bytes().into())
             .map_err(|_| transient("could not build the token request".to_owned()))?;
+        request.headers_mut().insert(
+            CONTENT_TYPE,
+            HeaderValue::from_static("application/x-www-form-urlencoded"),
+        );
         let caps = BodyCaps {
             success: MAX_TOKEN_BODY_BYTES,
             error: MAX_TOKEN_BODY_BYTES,
