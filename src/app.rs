@@ -39,7 +39,7 @@ use crate::{
     protocol::ProtocolLayer,
     rate_limit::RateLimiter,
     service::{CallLedgerLayer, DocumentHandler, ProcessHandler, Shared},
-    telemetry::RpcSpanLayer,
+    telemetry::{RpcSpanLayer, Tracer},
     upstream::{ClientBuildError, HostsError, UpstreamClient, UpstreamHosts, UpstreamSettings},
     upstream_health::UpstreamHealth,
 };
@@ -95,6 +95,7 @@ struct ServeSettings {
     http2: Http2Settings,
     tls: Option<TlsFiles>,
     grpc_web: Option<CorsOrigins>,
+    tracer: Tracer,
 }
 
 impl App {
@@ -102,6 +103,7 @@ impl App {
         let (hosts, emulator) = upstream_hosts(&settings).await?;
         let mut upstream_settings = UpstreamSettings::new(hosts);
         upstream_settings.connect_timeout = settings.connect_timeout;
+        upstream_settings.tracer = settings.tracer.clone();
         let upstream = UpstreamClient::new(upstream_settings)?;
         // The app extracts the caller's trace context and injects it
         // upstream, whoever set up the subscriber (main, a test, an embedder).
@@ -166,6 +168,7 @@ impl App {
                 http2: settings.http2,
                 tls: settings.tls,
                 grpc_web: settings.grpc_web,
+                tracer: settings.tracer,
             },
             emulator,
         })
@@ -289,7 +292,7 @@ impl App {
         let web = settings.grpc_web.as_ref().map(cors);
         let serve = builder
             .accept_http1(web.is_some())
-            .layer(RpcSpanLayer)
+            .layer(RpcSpanLayer::new(settings.tracer.clone()))
             .layer(tower::util::option_layer(web))
             .layer(tower::util::option_layer(
                 settings

@@ -529,6 +529,9 @@ pub struct Settings {
     pub watch: WatchSettings,
     /// Creates with a `request_id`: store, TTL, lease, keys.
     pub idempotency: IdempotencySettings,
+    /// Records the facade's spans when they are exported (set from the
+    /// `OTEL_*` variables by `main`; off otherwise).
+    pub tracer: crate::telemetry::Tracer,
 }
 
 /// The origins CORS allows for gRPC-Web, parsed at start: an origin that
@@ -620,6 +623,7 @@ impl Settings {
             webhook: None,
             watch: WatchSettings::default(),
             idempotency: IdempotencySettings::default(),
+            tracer: crate::telemetry::Tracer::off(),
         }
     }
 }
@@ -848,6 +852,7 @@ impl ServeArgs {
                 fallback_poll: self.watch_fallback_poll.0,
             },
             idempotency: self.idempotency_settings(keys_env)?,
+            tracer: crate::telemetry::Tracer::off(),
         })
     }
 

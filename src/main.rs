@@ -51,8 +51,9 @@ async fn main() -> ExitCode {
 }
 
 async fn serve(args: ServeArgs) -> Result<(), String> {
-    let settings = args.settings().map_err(|e| e.to_string())?;
+    let mut settings = args.settings().map_err(|e| e.to_string())?;
     let telemetry = start_telemetry(args.log_format)?;
+    settings.tracer = telemetry.tracer();
     let app = App::build(settings).await.map_err(|e| e.to_string())?;
     let served = app.run(shutdown_signal()).await.map_err(|e| e.to_string());
     telemetry.shutdown().await;
@@ -65,7 +66,7 @@ fn start_telemetry(format: LogFormat) -> Result<Telemetry, String> {
         Export::Off => None,
         export => Some(telemetry::tracer_provider(&export)?),
     };
-    telemetry::init(format, std::io::stdout, provider.as_ref());
+    telemetry::init(format, std::io::stdout, provider.is_some());
     if provider.is_some() {
         tracing::info!("exporting traces over OTLP");
     }

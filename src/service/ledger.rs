@@ -30,6 +30,7 @@ use std::{
     time::Duration,
 };
 
+use opentelemetry::KeyValue;
 use tokio::{sync::watch, time::Instant};
 use tonic::{Code, Status};
 use tonic_types::StatusExt;
@@ -38,6 +39,7 @@ use super::{REQUEST_ID_KEY, RequestId, parse_grpc_timeout};
 use crate::{
     metrics::{InFlight, Metrics, code_name},
     status::{ServerError, Stage, Summary},
+    telemetry::spans,
 };
 
 /// The facade's methods by gRPC path, with the name used in logs and
@@ -118,9 +120,9 @@ struct TicketState {
     /// The request body broke off: the caller reset the stream or its
     /// connection closed, whatever was answered.
     caller_gone: bool,
-    /// The caller's span (the RPC's, when traced), entered again for the
-    /// log line wherever the call ends (a stream's task, a drop).
-    span: tracing::Span,
+    /// The call's OpenTelemetry context (holding the RPC's span, when
+    /// traced), completed wherever the call ends (a stream's task, a drop).
+    call: opentelemetry::Context,
 }
 
 impl CallTicket {
@@ -143,7 +145,7 @@ impl CallTicket {
                 awaiting: Some(metrics.await_message(method)),
                 outcome: None,
                 caller_gone: false,
-                span: tracing::Span::none(),
+                call: opentelemetry::Context::new(),
             }),
             settled: AtomicBool::new(false),
         }
@@ -169,7 +171,7 @@ impl CallTicket {
                 awaiting: None,
                 outcome: None,
                 caller_gone: false,
-                span: tracing::Span::current(),
+                call: opentelemetry::Context::current(),
             }),
             settled: AtomicBool::new(false),
         }
@@ -261,15 +263,17 @@ impl CallTicket {
         if outcome.local {
             metrics.local_rejection(&outcome.reason);
         }
-        let span = self.lock().span.clone();
-        span.record("rpc.grpc.status_code", outcome.code as i64);
-        if outcome.code != Code::Ok {
-            span.record("error.type", outcome.reason.as_ref());
-        }
+        let call = self.lock().call.clone();
+        spans::record(&call, || {
+            let mut attributes = vec![KeyValue::new("rpc.grpc.status_code", outcome.code as i64)];
+            if outcome.code != Code::Ok {
+                attributes.push(KeyValue::new("error.type", outcome.reason.to_string()));
+            }
+            attributes
+        });
         if is_server_error(outcome.code) {
-            span.record("otel.status_code", "ERROR");
+            spans::fail(&call);
         }
-        let _entered = span.enter();
         tracing::info!(
             rpc.method = self.method,
             grpc.code = code_name(outcome.code),
@@ -368,9 +372,14 @@ where
         let inner = self.inner.call(request);
         let shared = self.shared.clone();
         Box::pin(async move {
-            let span = tracing::Span::current();
-            span.record("unico.request_id", ticket.request_id.as_str());
-            ticket.lock().span = span;
+            let call = opentelemetry::Context::current();
+            spans::record(&call, || {
+                vec![KeyValue::new(
+                    "unico.request_id",
+                    ticket.request_id.as_str().to_owned(),
+                )]
+            });
+            ticket.lock().call = call;
             let mut entry = Entry {
                 ticket,
                 shared,

@@ -7,10 +7,10 @@
 
 use std::{future::Future, time::Duration};
 
+use opentelemetry::context::FutureExt as _;
 use tokio::{sync::mpsc, time::Instant as Deadline};
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::Status;
-use tracing::Instrument;
 
 use super::CallScope;
 use crate::status::FacadeError;
@@ -127,7 +127,7 @@ where
             () = sender.closed() => scope.close_cancelled(),
         }
     };
-    tokio::spawn(task.instrument(tracing::Span::current()));
+    tokio::spawn(task.with_current_context());
     ReceiverStream::new(receiver)
 }
 

@@ -1,21 +1,17 @@
 //! The `tracing` subscriber: JSON lines or human-readable text, level from
-//! `RUST_LOG` (default `info`), spans exported through OpenTelemetry. The
-//! writer is a parameter so that tests can capture or silence output.
+//! `RUST_LOG` (default `info`). `tracing` carries logs only: the facade's
+//! spans go straight through OpenTelemetry ([`super::spans`]); when they are
+//! exported, the facade's own warnings and errors are added to the current
+//! span as span events. The writer is a parameter so that tests can capture
+//! or silence output.
 //!
-//! Each layer has its own filter. The log layer follows `RUST_LOG`; the
-//! OpenTelemetry layer sees only the facade's own spans (and its warnings,
-//! as span events), whatever `RUST_LOG` says. Without the second filter the
-//! OpenTelemetry layer would receive every span and event of every crate
-//! (hyper, h2, tower, reqwest) at every level, the global maximum level would
-//! be TRACE, and every TRACE callsite of every dependency would be evaluated
-//! and recorded on the hot path: that cost most of a call's CPU time.
+//! Each layer has its own filter, and none asks for more than the log filter
+//! does: were one layer to take every event of every crate (hyper, h2, tower)
+//! at every level, the global maximum level would be TRACE, and every TRACE
+//! callsite of every dependency would be evaluated on the hot path.
 
 use std::io::IsTerminal;
 
-use opentelemetry::trace::TracerProvider as _;
-use opentelemetry_sdk::trace::SdkTracerProvider;
-
-use super::json_line::JsonLine;
 use tracing::{Level, Metadata, level_filters::LevelFilter};
 use tracing_subscriber::{
     EnvFilter, Layer, Registry,
@@ -24,6 +20,8 @@ use tracing_subscriber::{
     layer::SubscriberExt,
     util::SubscriberInitExt,
 };
+
+use super::{json_line::JsonLine, spans::SpanEvents};
 
 /// How logs are written.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
@@ -46,48 +44,20 @@ pub fn log_filter() -> EnvFilter {
     EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(DEFAULT_LOG_FILTER))
 }
 
-/// Whether the OpenTelemetry layer sees a span or event: the facade's own
-/// spans at INFO and above, and its warnings and errors as span events. Its
-/// INFO events (the per-call log line) repeat the span's attributes.
-fn exported(metadata: &Metadata<'_>) -> bool {
+/// Whether an event becomes a span event: the facade's own warnings and
+/// errors (its INFO call line repeats the span's attributes).
+fn span_event(metadata: &Metadata<'_>) -> bool {
     let target = metadata.target();
     let own = target == FACADE_TARGET
         || target
             .strip_prefix(FACADE_TARGET)
             .is_some_and(|rest| rest.starts_with("::"));
-    let most_verbose = if metadata.is_span() {
-        Level::INFO
-    } else {
-        Level::WARN
-    };
-    own && *metadata.level() <= most_verbose
+    own && metadata.is_event() && *metadata.level() <= Level::WARN
 }
 
-/// The OpenTelemetry layer's filter: see [`exported`]. The level hint keeps
-/// the global maximum level at the log filter's when that is less verbose.
-fn otel_filter() -> FilterFn<fn(&Metadata<'_>) -> bool> {
-    filter_fn(exported as fn(&Metadata<'_>) -> bool).with_max_level_hint(LevelFilter::INFO)
-}
-
-/// The OpenTelemetry layer over a tracer provider, filtered to the facade's
-/// own spans. A span carries the attributes the facade sets (`rpc.*`,
-/// `http.*`, `unico.*`) and nothing of `tracing`'s own bookkeeping: no
-/// source location, thread, target or busy/idle timings, which would cost
-/// allocations and clock reads on every poll of every call. Nor is the
-/// OpenTelemetry context made current on each poll: the facade reads a span's
-/// context explicitly where it propagates it.
-pub fn otel_layer<S>(provider: &SdkTracerProvider) -> impl Layer<S> + use<S>
-where
-    S: tracing::Subscriber + for<'a> tracing_subscriber::registry::LookupSpan<'a>,
-{
-    tracing_opentelemetry::layer()
-        .with_tracer(provider.tracer("unico-facade"))
-        .with_location(false)
-        .with_threads(false)
-        .with_target(false)
-        .with_tracked_inactivity(false)
-        .with_context_activation(false)
-        .with_filter(otel_filter())
+/// The span-event layer's filter: see [`span_event`].
+fn span_event_filter() -> FilterFn<fn(&Metadata<'_>) -> bool> {
+    filter_fn(span_event as fn(&Metadata<'_>) -> bool).with_max_level_hint(LevelFilter::WARN)
 }
 
 /// Lets events (and `enabled!` probes) through and no span. Its level hint
@@ -99,17 +69,14 @@ fn no_spans() -> FilterFn<fn(&Metadata<'_>) -> bool> {
 }
 
 /// The subscriber [`init`] installs: the log layer under `filter`, writing
-/// to `writer`, and the OpenTelemetry layer when spans are exported
-/// (`provider`). JSON lines show no span, so in JSON the log layer takes
-/// events only: with export off no layer wants a span, every `info_span!` is
-/// disabled at its callsite and a call costs no span bookkeeping at all (the
-/// caller's trace context still reaches the vendor: see
-/// [`crate::telemetry::rpc_span`]). Text lines print the spans they sit in.
+/// to `writer`, and, when spans are exported (`span_events`), the layer that
+/// adds the facade's warnings to the current span. JSON lines show no span,
+/// so in JSON the log layer takes none: a dependency's span is never built.
 pub fn subscriber<W>(
     format: LogFormat,
     filter: EnvFilter,
     writer: W,
-    provider: Option<&SdkTracerProvider>,
+    span_events: bool,
 ) -> impl tracing::Subscriber + Send + Sync + for<'a> tracing_subscriber::registry::LookupSpan<'a>
 where
     W: for<'a> MakeWriter<'a> + Send + Sync + 'static,
@@ -129,8 +96,8 @@ where
         Box::new(fmt.with_filter(filter))
     };
     let mut layers = vec![fmt];
-    if let Some(provider) = provider {
-        layers.push(Box::new(otel_layer(provider)));
+    if span_events {
+        layers.push(Box::new(SpanEvents.with_filter(span_event_filter())));
     }
     // A list of filtered layers, not an `Option` layer: a `None` layer claims
     // interest in every callsite, which would turn the log layer's "never"
@@ -138,13 +105,13 @@ where
     tracing_subscriber::registry().with(layers)
 }
 
-/// Installs the global subscriber, filtered by `RUST_LOG`, exporting spans
-/// to `provider` when there is one. Returns false if one was already set.
-pub fn init<W>(format: LogFormat, writer: W, provider: Option<&SdkTracerProvider>) -> bool
+/// Installs the global subscriber, filtered by `RUST_LOG`, with span events
+/// when spans are exported. Returns false if one was already set.
+pub fn init<W>(format: LogFormat, writer: W, span_events: bool) -> bool
 where
     W: for<'a> MakeWriter<'a> + Send + Sync + 'static,
 {
-    subscriber(format, log_filter(), writer, provider)
+    subscriber(format, log_filter(), writer, span_events)
         .try_init()
         .is_ok()
 }
@@ -158,10 +125,6 @@ mod tests {
     use tracing_subscriber::layer::SubscriberExt;
 
     use super::*;
-
-    fn provider() -> SdkTracerProvider {
-        SdkTracerProvider::builder().build()
-    }
 
     /// The dependencies on the hot path at their two busiest levels
     /// (`enabled!` needs a literal target: one probe per case).
@@ -218,7 +181,7 @@ mod tests {
             LogFormat::Json,
             EnvFilter::new(DEFAULT_LOG_FILTER),
             std::io::sink,
-            Some(&provider()),
+            true,
         );
         assert_eq!(
             subscriber.max_level_hint(),
@@ -276,7 +239,7 @@ mod tests {
             "installs the global subscriber: run only in a process of its own"
         );
         assert!(
-            init(LogFormat::Json, std::io::sink, None),
+            init(LogFormat::Json, std::io::sink, false),
             "no subscriber was installed before"
         );
         // The static maximum level: a TRACE or DEBUG callsite anywhere is
@@ -318,7 +281,7 @@ mod tests {
             LogFormat::Json,
             EnvFilter::new(DEFAULT_LOG_FILTER),
             move || writer.clone(),
-            Some(&provider()),
+            true,
         );
         tracing::subscriber::with_default(subscriber, || {
             let span = tracing::info_span!(
@@ -372,50 +335,20 @@ mod tests {
         assert!(!text.contains("span-field"), "{text}");
     }
 
-    /// Text lines print the spans they sit in and the exporter records
-    /// them: both keep the facade's spans on. (That a JSON log layer with
-    /// export off turns them off is probed in a process of its own, by
-    /// `installed_subscriber_probes`: other tests' dispatchers alive at the
-    /// same time would make the callsite's interest "sometimes", and a
-    /// registry asked then builds the span whatever its layers filter.)
     #[test]
-    fn text_lines_and_export_keep_the_facades_spans() {
-        let rpc_span_enabled = |format, provider: Option<&SdkTracerProvider>| {
-            let subscriber = subscriber(
-                format,
-                EnvFilter::new(DEFAULT_LOG_FILTER),
-                std::io::sink,
-                provider,
-            );
-            tracing::subscriber::with_default(
-                subscriber,
-                || tracing::span_enabled!(target: "unico_facade::telemetry::rpc_span", Level::INFO),
-            )
-        };
-        assert!(rpc_span_enabled(LogFormat::Json, Some(&provider())));
-        assert!(rpc_span_enabled(LogFormat::Text, None));
-    }
-
-    #[test]
-    fn the_otel_layer_sees_only_the_facades_spans_and_warnings() {
-        let otel_only = tracing_subscriber::registry().with(otel_layer(&provider()));
-        assert_eq!(otel_only.max_level_hint(), Some(LevelFilter::INFO));
-        tracing::subscriber::with_default(otel_only, || {
+    fn the_span_event_layer_sees_only_the_facades_warnings() {
+        let events_only =
+            tracing_subscriber::registry().with(SpanEvents.with_filter(span_event_filter()));
+        assert_eq!(events_only.max_level_hint(), Some(LevelFilter::WARN));
+        tracing::subscriber::with_default(events_only, || {
             for (probe, enabled) in dependency_probes() {
-                assert!(!enabled, "the OpenTelemetry layer sees {probe}");
+                assert!(!enabled, "the span-event layer sees {probe}");
             }
-            assert!(!tracing::enabled!(target: "h2", Level::INFO));
             assert!(!tracing::enabled!(target: "hyper", Level::ERROR));
-            assert!(!tracing::enabled!(target: "unico_facade_lookalike", Level::INFO));
-            assert!(
-                tracing::span_enabled!(target: "unico_facade::telemetry::rpc_span", Level::INFO)
-            );
-            assert!(tracing::span_enabled!(target: "unico_facade::upstream::client", Level::INFO));
-            assert!(
-                !tracing::span_enabled!(target: "unico_facade::upstream::client", Level::DEBUG)
-            );
+            assert!(!tracing::enabled!(target: "unico_facade_lookalike", Level::WARN));
             assert!(!tracing::event_enabled!(target: "unico_facade::service", Level::INFO));
             assert!(tracing::event_enabled!(target: "unico_facade::service", Level::WARN));
+            assert!(!tracing::span_enabled!(target: "unico_facade::service", Level::WARN));
         });
     }
 }

@@ -1,9 +1,11 @@
 //! Telemetry, in one place:
-//! - `logging`: the `tracing` subscriber (JSON lines or text, `RUST_LOG`),
-//!   with the OpenTelemetry layer, which sees only the facade's own spans;
+//! - `logging`: the `tracing` subscriber (JSON lines or text, `RUST_LOG`):
+//!   logs only;
 //! - `json_line`: the JSON log line, written field by field;
 //! - `otel`: the tracer provider (OTLP export configured by the standard
 //!   `OTEL_*` variables, off without an endpoint) and W3C propagation;
+//! - `spans`: the facade's spans, straight through the OpenTelemetry API
+//!   (the [`Tracer`], off when spans are not exported);
 //! - `rpc_span`: one server span per facade RPC, parented on the caller's
 //!   `traceparent`; health and reflection are not traced;
 //! - `redact`: the safe shape of outside text that must be logged.
@@ -16,7 +18,9 @@ mod logging;
 mod otel;
 pub mod redact;
 mod rpc_span;
+pub(crate) mod spans;
 
-pub use logging::{DEFAULT_LOG_FILTER, LogFormat, init, log_filter, otel_layer, subscriber};
+pub use logging::{DEFAULT_LOG_FILTER, LogFormat, init, log_filter, subscriber};
 pub use otel::{Export, Telemetry, install_propagator, tracer_provider};
 pub use rpc_span::RpcSpanLayer;
+pub use spans::Tracer;

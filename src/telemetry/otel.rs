@@ -8,6 +8,8 @@
 
 use std::time::Duration;
 
+use super::spans::Tracer;
+
 use opentelemetry::propagation::TextMapCompositePropagator;
 use opentelemetry_otlp::{SpanExporter, WithExportConfig};
 use opentelemetry_sdk::{
@@ -79,6 +81,11 @@ pub struct Telemetry {
 impl Telemetry {
     pub fn new(provider: Option<SdkTracerProvider>) -> Self {
         Self { provider }
+    }
+
+    /// The facade's tracer: recording through the provider, or off.
+    pub fn tracer(&self) -> Tracer {
+        self.provider.as_ref().map_or_else(Tracer::off, Tracer::new)
     }
 
     /// Exports what is buffered, waiting at most a few seconds.

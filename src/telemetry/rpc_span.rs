@@ -1,14 +1,16 @@
 //! One server span per facade RPC, named `service/method` with the
 //! OpenTelemetry `rpc.*` attributes, parented on the caller's W3C context
-//! from the request metadata. The handler fills in `rpc.grpc.status_code`
+//! from the request metadata. The ledger fills in `rpc.grpc.status_code`
 //! and the ErrorInfo reason; calls answered before any handler (oversized,
 //! over the concurrency limit) get their code here. Health and reflection
 //! calls are not traced.
 //!
-//! The caller's context is also made current (OpenTelemetry's own
-//! `Context::current`) while the call runs. With export off no span is
-//! recorded, and the upstream client sends that context on unchanged: the
-//! facade is then a transparent hop in the caller's trace.
+//! The call's context (the span's, or with export off the caller's) is made
+//! current (OpenTelemetry's own `Context::current`) while the call is set up
+//! and each time it is polled: that is how the ledger and the upstream
+//! client find it. With export off the upstream client sends the caller's
+//! context on unchanged: the facade is then a transparent hop in the
+//! caller's trace.
 
 use std::{
     future::Future,
@@ -16,23 +18,34 @@ use std::{
     task::{Context, Poll},
 };
 
-use opentelemetry::context::FutureExt as _;
+use opentelemetry::{KeyValue, context::FutureExt as _, trace::SpanKind};
 use opentelemetry_http::HeaderExtractor;
-use tracing::{Instrument, field::Empty};
-use tracing_opentelemetry::OpenTelemetrySpanExt;
+
+use super::spans::{self, Tracer};
 
 /// The gRPC path prefix of the traced calls.
 const TRACED_PREFIX: &str = "/unico.identity.v1.";
 
 /// Wraps every service of the server.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct RpcSpanLayer;
+#[derive(Debug, Clone, Default)]
+pub struct RpcSpanLayer {
+    tracer: Tracer,
+}
+
+impl RpcSpanLayer {
+    pub fn new(tracer: Tracer) -> Self {
+        Self { tracer }
+    }
+}
 
 impl<S> tower::Layer<S> for RpcSpanLayer {
     type Service = RpcSpan<S>;
 
     fn layer(&self, inner: S) -> Self::Service {
-        RpcSpan { inner }
+        RpcSpan {
+            inner,
+            tracer: self.tracer.clone(),
+        }
     }
 }
 
@@ -40,6 +53,7 @@ impl<S> tower::Layer<S> for RpcSpanLayer {
 #[derive(Debug, Clone)]
 pub struct RpcSpan<S> {
     inner: S,
+    tracer: Tracer,
 }
 
 impl<S, ReqBody, ResBody> tower::Service<http::Request<ReqBody>> for RpcSpan<S>
@@ -65,27 +79,26 @@ where
         else {
             return Box::pin(self.inner.call(request));
         };
-        let span = tracing::info_span!(
-            "rpc",
-            otel.name = %format!("{service}/{method}"),
-            otel.kind = "server",
-            otel.status_code = Empty,
-            rpc.system = "grpc",
-            rpc.service = %service,
-            rpc.method = %method,
-            rpc.grpc.status_code = Empty,
-            error.type = Empty,
-            unico.request_id = Empty,
-        );
         let parent = opentelemetry::global::get_text_map_propagator(|propagator| {
             propagator.extract(&HeaderExtractor(request.headers()))
         });
-        let _ = span.set_parent(parent.clone());
-        let response = self
-            .inner
-            .call(request)
-            .instrument(span.clone())
-            .with_context(parent);
+        let call = self.tracer.start(
+            &parent,
+            format!("{service}/{method}"),
+            SpanKind::Server,
+            || {
+                vec![
+                    KeyValue::new("rpc.system", "grpc"),
+                    KeyValue::new("rpc.service", service.to_owned()),
+                    KeyValue::new("rpc.method", method.to_owned()),
+                ]
+            },
+        );
+        let response = {
+            let _current = call.clone().attach();
+            self.inner.call(request)
+        };
+        let response = response.with_context(call.clone());
         Box::pin(async move {
             let response = response.await?;
             // Trailers-only answers (refused before the handler) carry the
@@ -96,7 +109,7 @@ where
                 .and_then(|v| v.to_str().ok())
                 .and_then(|v| v.parse::<i64>().ok())
             {
-                span.record("rpc.grpc.status_code", code);
+                spans::record(&call, || vec![KeyValue::new("rpc.grpc.status_code", code)]);
             }
             Ok(response)
         })

@@ -19,11 +19,11 @@ use hyper_util::{
     client::legacy::{Client, connect::HttpConnector},
     rt::{TokioExecutor, TokioTimer},
 };
-use opentelemetry::trace::TraceContextExt as _;
+use opentelemetry::{KeyValue, trace::SpanKind};
 use opentelemetry_http::HeaderInjector;
-use tracing::{Instrument, field::Empty};
-use tracing_opentelemetry::OpenTelemetrySpanExt;
 use url::Url;
+
+use crate::telemetry::{Tracer, spans};
 
 use super::{
     body::{RequestBody, read_capped},
@@ -42,6 +42,8 @@ const BODY_EXCERPT_BYTES: usize = 512;
 #[derive(Debug, Clone)]
 pub struct UpstreamSettings {
     pub hosts: UpstreamHosts,
+    /// Records a client span per exchange when spans are exported.
+    pub tracer: Tracer,
     /// Time allowed to open a connection (TCP and TLS).
     pub connect_timeout: Duration,
     /// Largest successful body accepted.
@@ -57,6 +59,7 @@ impl UpstreamSettings {
     pub fn new(hosts: UpstreamHosts) -> Self {
         Self {
             hosts,
+            tracer: Tracer::off(),
             connect_timeout: Self::DEFAULT_CONNECT_TIMEOUT,
             max_response_bytes: 4 * 1024 * 1024,
             max_error_body_bytes: 64 * 1024,
@@ -177,66 +180,61 @@ impl UpstreamClient {
     pub(crate) async fn exchange(
         &self,
         route: CallRoute,
-        request: Request<RequestBody>,
+        mut request: Request<RequestBody>,
         caps: BodyCaps,
         budget: Duration,
     ) -> Result<Reply, UpstreamError> {
-        let span = tracing::info_span!(
-            "upstream",
-            otel.name = route.label,
-            otel.kind = "client",
-            otel.status_code = Empty,
-            http.request.method = route.method.as_str(),
-            http.route = route.template,
-            server.address = request.uri().host().unwrap_or_default(),
-            http.response.status_code = Empty,
-            unico.vendor_code = Empty,
-            error.type = Empty,
+        // The client span under the call's context; with export off, the
+        // caller's context itself, which then passes through as it came.
+        let call = self.settings.tracer.start(
+            &opentelemetry::Context::current(),
+            route.label,
+            SpanKind::Client,
+            || {
+                vec![
+                    KeyValue::new("http.request.method", route.method.as_str().to_owned()),
+                    KeyValue::new("http.route", route.template),
+                    KeyValue::new(
+                        "server.address",
+                        request.uri().host().unwrap_or_default().to_owned(),
+                    ),
+                ]
+            },
         );
-        let exchange = self
-            .exchange_in(request, caps, &span)
-            .instrument(span.clone());
-        let outcome = tokio::time::timeout(budget, exchange)
+        opentelemetry::global::get_text_map_propagator(|propagator| {
+            propagator.inject_context(&call, &mut HeaderInjector(request.headers_mut()));
+        });
+        let outcome = tokio::time::timeout(budget, self.exchange_in(request, caps))
             .await
             .unwrap_or(Err(UpstreamError::Timeout { budget }));
-        match &outcome {
-            Ok(reply) => {
-                span.record("http.response.status_code", reply.status.as_u16());
-            }
+        spans::record(&call, || match &outcome {
+            Ok(reply) => vec![KeyValue::new(
+                "http.response.status_code",
+                i64::from(reply.status.as_u16()),
+            )],
             Err(UpstreamError::Vendor(vendor)) => {
-                span.record("http.response.status_code", vendor.http_status);
-                span.record("error.type", vendor.http_status.to_string());
-                span.record("otel.status_code", "ERROR");
+                let mut attributes = vec![
+                    KeyValue::new("http.response.status_code", i64::from(vendor.http_status)),
+                    KeyValue::new("error.type", vendor.http_status.to_string()),
+                ];
                 if let Some(code) = &vendor.code {
-                    span.record("unico.vendor_code", code.to_string());
+                    attributes.push(KeyValue::new("unico.vendor_code", code.to_string()));
                 }
+                attributes
             }
-            Err(error) => {
-                span.record("error.type", error_type(error));
-                span.record("otel.status_code", "ERROR");
-            }
+            Err(error) => vec![KeyValue::new("error.type", error_type(error))],
+        });
+        if outcome.is_err() {
+            spans::fail(&call);
         }
         outcome
     }
 
     async fn exchange_in(
         &self,
-        mut request: Request<RequestBody>,
+        request: Request<RequestBody>,
         caps: BodyCaps,
-        span: &tracing::Span,
     ) -> Result<Reply, UpstreamError> {
-        // The client span's context when spans are exported; otherwise none
-        // was recorded and the caller's context passes through as it came.
-        let context = span.context();
-        let context = if context.has_active_span() {
-            context
-        } else {
-            opentelemetry::Context::current()
-        };
-        opentelemetry::global::get_text_map_propagator(|propagator| {
-            propagator.inject_context(&context, &mut HeaderInjector(request.headers_mut()));
-        });
-
         let response = self
             .http
             .request(request)

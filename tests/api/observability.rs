@@ -18,7 +18,6 @@ use opentelemetry_proto::tonic::{
 };
 use tonic::{Code, Request};
 use tonic_types::StatusExt;
-use tracing_subscriber::layer::SubscriberExt;
 use unico_facade::telemetry::{self, Export};
 
 use crate::helpers::{
@@ -86,10 +85,8 @@ fn hex(bytes: &[u8]) -> String {
 async fn spans_reach_the_collector_under_the_callers_trace_and_the_vendor_gets_it_too() {
     let (collector, endpoint) = start_collector().await;
     let provider = telemetry::tracer_provider(&Export::Endpoint(endpoint)).unwrap();
-    let subscriber = tracing_subscriber::registry().with(telemetry::otel_layer(&provider));
-    crate::helpers::share_callsite_interest();
-    let _guard = tracing::subscriber::set_default(subscriber);
-    let app = spawn_app().await;
+    let tracer = telemetry::Tracer::new(&provider);
+    let app = spawn_app_with(|s| s.tracer = tracer).await;
 
     let mut request = authorized(set_cpf("awaiting-traced"));
     request.metadata_mut().insert(
@@ -229,10 +226,8 @@ async fn spans_reach_the_collector_under_the_callers_trace_and_the_vendor_gets_i
 async fn an_unreachable_collector_never_slows_or_fails_a_call() {
     let dead = closed_port().await;
     let provider = telemetry::tracer_provider(&Export::Endpoint(format!("http://{dead}"))).unwrap();
-    let subscriber = tracing_subscriber::registry().with(telemetry::otel_layer(&provider));
-    crate::helpers::share_callsite_interest();
-    let _guard = tracing::subscriber::set_default(subscriber);
-    let app = spawn_app().await;
+    let tracer = telemetry::Tracer::new(&provider);
+    let app = spawn_app_with(|s| s.tracer = tracer).await;
 
     let started = Instant::now();
     for i in 0..20 {
@@ -375,14 +370,11 @@ async fn the_request_id_travels_back_in_metadata_and_request_info() {
     assert_eq!(info.request_id, generated);
 }
 
-/// With export off (no OpenTelemetry layer, the default without an OTLP
-/// endpoint) no span is recorded, and the facade is a transparent hop: the
-/// vendor receives the caller's `traceparent` and `baggage` exactly as sent.
+/// With export off (the tracer off, the default without an OTLP endpoint)
+/// no span is recorded, and the facade is a transparent hop: the vendor
+/// receives the caller's `traceparent` and `baggage` exactly as sent.
 #[tokio::test(flavor = "current_thread")]
 async fn with_export_off_the_callers_trace_context_reaches_the_vendor_unchanged() {
-    let subscriber = tracing_subscriber::registry();
-    crate::helpers::share_callsite_interest();
-    let _guard = tracing::subscriber::set_default(subscriber);
     let app = spawn_app().await;
     let traceparent = format!("00-{TRACE_ID}-{PARENT_SPAN_ID}-01");
     let mut request = authorized(set_cpf("awaiting-untraced"));
