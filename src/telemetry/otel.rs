@@ -21,7 +21,7 @@ use opentelemetry_sdk::{
 /// Where spans go.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Export {
-    /// Nowhere: no span is recorded (no OpenTelemetry layer is installed),
+    /// Nowhere: no span is recorded (the facade's `Tracer` is off),
     /// and the caller's W3C context goes to the vendor unchanged.
     Off,
     /// OTLP/gRPC, endpoint and options from the `OTEL_*` variables.
