@@ -29,7 +29,7 @@ use super::{
     body::{RequestBody, read_capped},
     credentials::UpstreamCredentials,
     endpoint::{Api, CallRoute, Endpoint},
-    error::{UpstreamError, VendorError},
+    error::{TransportError, UpstreamError, VendorError},
     error_body,
     hosts::UpstreamHosts,
     success_body::{self, SuccessBody},
@@ -80,7 +80,43 @@ const USER_AGENT_VALUE: HeaderValue =
 /// How long an idle pooled connection is kept.
 const POOL_IDLE_TIMEOUT: Duration = Duration::from_secs(60);
 
-type HttpClient = Client<hyper_rustls::HttpsConnector<HttpConnector>, RequestBody>;
+type HttpClient = Client<TimedConnector, RequestBody>;
+
+type HttpsConnector = hyper_rustls::HttpsConnector<HttpConnector>;
+
+/// The HTTPS connector with the whole connect (TCP and the TLS handshake)
+/// under the connect timeout; a timeout is a failure to connect, so nothing
+/// was sent.
+#[derive(Debug, Clone)]
+struct TimedConnector {
+    inner: HttpsConnector,
+    timeout: Duration,
+}
+
+impl tower::Service<Uri> for TimedConnector {
+    type Response = <HttpsConnector as tower::Service<Uri>>::Response;
+    type Error = TransportError;
+    type Future = std::pin::Pin<
+        Box<dyn std::future::Future<Output = Result<Self::Response, TransportError>> + Send>,
+    >;
+
+    fn poll_ready(
+        &mut self,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Result<(), TransportError>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, uri: Uri) -> Self::Future {
+        let connecting = self.inner.call(uri);
+        let timeout = self.timeout;
+        Box::pin(async move {
+            tokio::time::timeout(timeout, connecting)
+                .await
+                .map_err(|_| TransportError::from(format!("no connection within {timeout:?}")))?
+        })
+    }
+}
 
 /// The vendor's REST APIs, over one connection pool.
 #[derive(Debug, Clone)]
@@ -96,7 +132,6 @@ impl UpstreamClient {
         let _ = rustls::crypto::ring::default_provider().install_default();
         let mut tcp = HttpConnector::new();
         tcp.enforce_http(false);
-        tcp.set_connect_timeout(Some(settings.connect_timeout));
         tcp.set_nodelay(true);
         let connector = hyper_rustls::HttpsConnectorBuilder::new()
             .try_with_platform_verifier()
@@ -105,6 +140,10 @@ impl UpstreamClient {
             .enable_http1()
             .enable_http2()
             .wrap_connector(tcp);
+        let connector = TimedConnector {
+            inner: connector,
+            timeout: settings.connect_timeout,
+        };
         let http = Client::builder(TokioExecutor::new())
             .pool_idle_timeout(POOL_IDLE_TIMEOUT)
             .pool_timer(TokioTimer::new())
@@ -395,6 +434,42 @@ mod tests {
             matches!(outcome, Err(UpstreamError::Connect { .. })),
             "{outcome:?}"
         );
+    }
+
+    #[tokio::test]
+    async fn a_tls_handshake_that_never_ends_is_a_failure_to_connect_at_the_connect_timeout() {
+        // Accepts the TCP connection and then says nothing.
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let server = tokio::spawn(async move {
+            let (socket, _) = listener.accept().await.unwrap();
+            tokio::time::sleep(Duration::from_secs(10)).await;
+            drop(socket);
+        });
+        let hosts = UpstreamHosts::single("http://127.0.0.1:9").unwrap();
+        let mut settings = UpstreamSettings::new(hosts);
+        settings.connect_timeout = Duration::from_millis(200);
+        let client = UpstreamClient::new(settings).unwrap();
+        let url = Url::parse(&format!("https://localhost:{}/x", addr.port())).unwrap();
+        let started = std::time::Instant::now();
+        let outcome = client
+            .exchange(
+                Endpoint::SetProcessDocument.call_route(),
+                request(Method::POST, &url, RequestBody::Empty).unwrap(),
+                caps(),
+                Duration::from_secs(5),
+            )
+            .await;
+        assert!(
+            matches!(outcome, Err(UpstreamError::Connect { .. })),
+            "{outcome:?}"
+        );
+        let waited = started.elapsed();
+        assert!(
+            waited >= Duration::from_millis(200) && waited < Duration::from_secs(3),
+            "{waited:?}"
+        );
+        server.abort();
     }
 
     /// Reads one request head and body from an accepted connection.
