@@ -62,7 +62,7 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
 
 /// Logging and tracing; OTLP export when an `OTEL_EXPORTER_OTLP_*` endpoint is set.
 fn start_telemetry(format: LogFormat) -> Result<Telemetry, String> {
-    let provider = match Export::detect() {
+    let provider = match Export::detect()? {
         Export::Off => None,
         export => Some(telemetry::tracer_provider(&export)?),
     };

@@ -1,6 +1,7 @@
-//! The OpenTelemetry tracer provider and propagation. Export is OTLP/gRPC,
-//! configured by the standard variables (`OTEL_EXPORTER_OTLP_ENDPOINT` or
-//! `OTEL_EXPORTER_OTLP_TRACES_ENDPOINT`, `OTEL_SERVICE_NAME`,
+//! The OpenTelemetry tracer provider. Export is OTLP/gRPC
+//! ([`super::otlp`]), configured by the standard variables
+//! (`OTEL_EXPORTER_OTLP_ENDPOINT` or `OTEL_EXPORTER_OTLP_TRACES_ENDPOINT`,
+//! headers, timeout, compression, certificate; `OTEL_SERVICE_NAME`,
 //! `OTEL_RESOURCE_ATTRIBUTES`, `OTEL_TRACES_SAMPLER[_ARG]`), and off when no
 //! endpoint is set. Spans are batched and exported in the background, so an
 //! unreachable collector never slows or fails a call; they are flushed when
@@ -8,37 +9,28 @@
 
 use std::time::Duration;
 
-use super::spans::Tracer;
-
-use opentelemetry::propagation::TextMapCompositePropagator;
-use opentelemetry_otlp::{SpanExporter, WithExportConfig};
-use opentelemetry_sdk::{
-    Resource,
-    propagation::{BaggagePropagator, TraceContextPropagator},
-    trace::SdkTracerProvider,
+use super::{
+    otlp::{OtlpExporter, OtlpSettings},
+    spans::Tracer,
 };
 
+use opentelemetry_sdk::{Resource, trace::SdkTracerProvider};
+
 /// Where spans go.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub enum Export {
     /// Nowhere: no span is recorded (the facade's `Tracer` is off),
     /// and the caller's W3C context goes to the vendor unchanged.
     Off,
-    /// OTLP/gRPC, endpoint and options from the `OTEL_*` variables.
-    FromEnvironment,
-    /// OTLP/gRPC to this endpoint (tests, embedding).
-    Endpoint(String),
+    /// To an OTLP/gRPC collector.
+    Otlp(OtlpSettings),
 }
 
 impl Export {
-    /// `FromEnvironment` when an OTLP endpoint variable is set, else `Off`.
-    pub fn detect() -> Self {
-        let set = |name: &str| std::env::var(name).is_ok_and(|v| !v.trim().is_empty());
-        if set("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT") || set("OTEL_EXPORTER_OTLP_ENDPOINT") {
-            Export::FromEnvironment
-        } else {
-            Export::Off
-        }
+    /// From the `OTEL_EXPORTER_OTLP_*` variables: `Otlp` when an endpoint is
+    /// set, else `Off`; a value that cannot be used is an error.
+    pub fn detect() -> Result<Self, String> {
+        Ok(OtlpSettings::from_env()?.map_or(Export::Off, Export::Otlp))
     }
 }
 
@@ -50,25 +42,13 @@ pub fn tracer_provider(export: &Export) -> Result<SdkTracerProvider, String> {
         )
         .build();
     let builder = SdkTracerProvider::builder().with_resource(resource);
-    let exporter = match export {
-        Export::Off => return Ok(builder.build()),
-        Export::FromEnvironment => SpanExporter::builder().with_tonic().build(),
-        Export::Endpoint(endpoint) => SpanExporter::builder()
-            .with_tonic()
-            .with_endpoint(endpoint)
-            .with_timeout(Duration::from_secs(3))
-            .build(),
+    match export {
+        Export::Off => Ok(builder.build()),
+        Export::Otlp(settings) => {
+            let exporter = OtlpExporter::new(settings.clone())?;
+            Ok(builder.with_batch_exporter(exporter).build())
+        }
     }
-    .map_err(|e| format!("cannot build the OTLP exporter: {e}"))?;
-    Ok(builder.with_batch_exporter(exporter).build())
-}
-
-/// W3C trace context and baggage, for incoming metadata and upstream calls.
-pub fn install_propagator() {
-    opentelemetry::global::set_text_map_propagator(TextMapCompositePropagator::new(vec![
-        Box::new(TraceContextPropagator::new()),
-        Box::new(BaggagePropagator::new()),
-    ]));
 }
 
 /// Owns the provider (when spans are exported) for the process's life;

@@ -19,9 +19,11 @@ use std::{
 };
 
 use opentelemetry::{KeyValue, context::FutureExt as _, trace::SpanKind};
-use opentelemetry_http::HeaderExtractor;
 
-use super::spans::{self, Tracer};
+use super::{
+    propagation,
+    spans::{self, Tracer},
+};
 
 /// The gRPC path prefix of the traced calls.
 const TRACED_PREFIX: &str = "/unico.identity.v1.";
@@ -79,9 +81,7 @@ where
         else {
             return Box::pin(self.inner.call(request));
         };
-        let parent = opentelemetry::global::get_text_map_propagator(|propagator| {
-            propagator.extract(&HeaderExtractor(request.headers()))
-        });
+        let parent = propagation::extract(request.headers());
         let call = self.tracer.start(
             &parent,
             format!("{service}/{method}"),

@@ -20,10 +20,9 @@ use hyper_util::{
     rt::{TokioExecutor, TokioTimer},
 };
 use opentelemetry::{KeyValue, trace::SpanKind};
-use opentelemetry_http::HeaderInjector;
 use url::Url;
 
-use crate::telemetry::{Tracer, spans};
+use crate::telemetry::{Tracer, propagation, spans};
 
 use super::{
     body::{RequestBody, read_capped},
@@ -240,9 +239,7 @@ impl UpstreamClient {
                 ]
             },
         );
-        opentelemetry::global::get_text_map_propagator(|propagator| {
-            propagator.inject_context(&call, &mut HeaderInjector(request.headers_mut()));
-        });
+        propagation::inject(&call, request.headers_mut());
         let outcome = tokio::time::timeout(budget, self.exchange_in(request, caps))
             .await
             .unwrap_or(Err(UpstreamError::Timeout { budget }));

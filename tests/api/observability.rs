@@ -18,7 +18,7 @@ use opentelemetry_proto::tonic::{
 };
 use tonic::{Code, Request};
 use tonic_types::StatusExt;
-use unico_facade::telemetry::{self, Export};
+use unico_facade::telemetry::{self, Export, OtlpSettings};
 
 use crate::helpers::{
     authorized, closed_port, scrape, set_cpf, spawn_app, spawn_app_with, value_of,
@@ -84,7 +84,8 @@ fn hex(bytes: &[u8]) -> String {
 #[tokio::test(flavor = "current_thread")]
 async fn spans_reach_the_collector_under_the_callers_trace_and_the_vendor_gets_it_too() {
     let (collector, endpoint) = start_collector().await;
-    let provider = telemetry::tracer_provider(&Export::Endpoint(endpoint)).unwrap();
+    let provider =
+        telemetry::tracer_provider(&Export::Otlp(OtlpSettings::endpoint(endpoint))).unwrap();
     let tracer = telemetry::Tracer::new(&provider);
     let app = spawn_app_with(|s| s.tracer = tracer).await;
 
@@ -225,7 +226,10 @@ async fn spans_reach_the_collector_under_the_callers_trace_and_the_vendor_gets_i
 #[tokio::test(flavor = "current_thread")]
 async fn an_unreachable_collector_never_slows_or_fails_a_call() {
     let dead = closed_port().await;
-    let provider = telemetry::tracer_provider(&Export::Endpoint(format!("http://{dead}"))).unwrap();
+    let provider = telemetry::tracer_provider(&Export::Otlp(OtlpSettings::endpoint(format!(
+        "http://{dead}"
+    ))))
+    .unwrap();
     let tracer = telemetry::Tracer::new(&provider);
     let app = spawn_app_with(|s| s.tracer = tracer).await;
 
