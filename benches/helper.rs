@@ -8,7 +8,8 @@
 //!   sends upstream for it (what the direct REST runs POST), from the
 //!   facade's own validation and serialisation, so both carry the same payload;
 //! - `collector ADDR`: an OTLP/gRPC trace collector that counts the spans it
-//!   receives (one `spans N` line per export, N the total so far);
+//!   receives, without decoding them (one `spans N` line per export, N the
+//!   total so far);
 //! - `stub ADDR HOLD_MS`: an upstream that reads each `POST /processes/v1`
 //!   body to its end and holds the answer `HOLD_MS`, so that concurrent calls
 //!   are all in flight at once (`held N` lines: the most held together);
@@ -36,10 +37,7 @@ use std::{
 use axum::{Router, body::Body, http::StatusCode, response::IntoResponse, routing::post};
 use bytes::Bytes;
 use futures_util::StreamExt as _;
-use opentelemetry_proto::tonic::collector::trace::v1::{
-    ExportTraceServiceRequest, ExportTraceServiceResponse,
-    trace_service_server::{TraceService, TraceServiceServer},
-};
+use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceResponse;
 use unico_facade::{
     domain::ImageLimits,
     health_check,
@@ -195,16 +193,44 @@ fn frames(dir: &Path) -> Result<(), String> {
     Ok(())
 }
 
+/// The OTLP/gRPC method the collector stub answers.
+const EXPORT_PATH: &str = "/opentelemetry.proto.collector.trace.v1.TraceService/Export";
+
+/// `ExportTraceServiceRequest` down to its spans, each left as its bytes:
+/// the stub counts spans (and checks the framing) without decoding them, so
+/// that its own share of the two cores stays small. A real collector runs
+/// elsewhere; its cost is not the facade's.
+#[derive(Clone, PartialEq, prost::Message)]
+struct Batch {
+    #[prost(message, repeated, tag = "1")]
+    resource_spans: Vec<ResourceSpans>,
+}
+
+#[derive(Clone, PartialEq, prost::Message)]
+struct ResourceSpans {
+    #[prost(message, repeated, tag = "2")]
+    scope_spans: Vec<ScopeSpans>,
+}
+
+#[derive(Clone, PartialEq, prost::Message)]
+struct ScopeSpans {
+    #[prost(bytes = "bytes", repeated, tag = "2")]
+    spans: Vec<Bytes>,
+}
+
 /// Counts spans; answers every export with success.
 #[derive(Clone, Default)]
 struct SpanCounter(Arc<AtomicUsize>);
 
-#[tonic::async_trait]
-impl TraceService for SpanCounter {
-    async fn export(
-        &self,
-        request: tonic::Request<ExportTraceServiceRequest>,
-    ) -> Result<tonic::Response<ExportTraceServiceResponse>, tonic::Status> {
+impl tonic::server::NamedService for SpanCounter {
+    const NAME: &'static str = "opentelemetry.proto.collector.trace.v1.TraceService";
+}
+
+impl tonic::server::UnaryService<Batch> for SpanCounter {
+    type Response = ExportTraceServiceResponse;
+    type Future = std::future::Ready<Result<tonic::Response<Self::Response>, tonic::Status>>;
+
+    fn call(&mut self, request: tonic::Request<Batch>) -> Self::Future {
         let spans: usize = request
             .into_inner()
             .resource_spans
@@ -216,7 +242,37 @@ impl TraceService for SpanCounter {
         let mut out = std::io::stdout().lock();
         let _ = writeln!(out, "spans {total}");
         let _ = out.flush();
-        Ok(tonic::Response::new(ExportTraceServiceResponse::default()))
+        std::future::ready(Ok(tonic::Response::new(
+            ExportTraceServiceResponse::default(),
+        )))
+    }
+}
+
+impl tower::Service<http::Request<tonic::body::Body>> for SpanCounter {
+    type Response = http::Response<tonic::body::Body>;
+    type Error = std::convert::Infallible;
+    type Future = std::pin::Pin<
+        Box<dyn std::future::Future<Output = Result<Self::Response, Self::Error>> + Send>,
+    >;
+
+    fn poll_ready(
+        &mut self,
+        _: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Result<(), Self::Error>> {
+        std::task::Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, request: http::Request<tonic::body::Body>) -> Self::Future {
+        let counter = self.clone();
+        Box::pin(async move {
+            if request.uri().path() != EXPORT_PATH {
+                return Ok(tonic::Status::unimplemented("only Export").into_http());
+            }
+            let codec = tonic_prost::ProstCodec::<ExportTraceServiceResponse, Batch>::default();
+            Ok(tonic::server::Grpc::new(codec)
+                .unary(counter, request)
+                .await)
+        })
     }
 }
 
@@ -227,7 +283,7 @@ fn parse_addr(addr: &str) -> Result<SocketAddr, String> {
 async fn collector(addr: &str) -> Result<(), String> {
     let addr = parse_addr(addr)?;
     tonic::transport::Server::builder()
-        .add_service(TraceServiceServer::new(SpanCounter::default()))
+        .add_service(SpanCounter::default())
         .serve(addr)
         .await
         .map_err(|e| format!("collector on {addr}: {e}"))
